@@ -1,0 +1,137 @@
+"""Records that cross the host/plugin boundary.
+
+Plugins return these, hosts display them. They are plain dataclasses so that a
+host never has to guess at dict keys, and ``to_dict`` gives the JSON form used by
+``voc-host --json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(self)
+
+
+@dataclass
+class Progress(_Record):
+    """One progress report: ``done`` of ``total`` units (``total`` None when unknown)."""
+
+    stage: str  # "download", "train", "compose", "extract", ...
+    done: float
+    total: float | None = None
+    unit: str = ""  # "B", "epoch", "event", ...
+    message: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class StyleInfo(_Record):
+    """A style a plugin can compose in."""
+
+    name: str
+    title: str
+    description: str = ""
+    plugin: str = ""
+    installed: bool = False
+    needs_download: bool = False
+    size_bytes: int | None = None
+    version: str | None = None  # model version / epoch
+    source: str = ""  # "bundled", "store", "catalogue"
+
+
+@dataclass
+class ComposeOptions(_Record):
+    """What the user asked for when clicking Compose. ``None`` means the plugin's default."""
+
+    out_path: Path | None = None
+    length: int | None = None  # events
+    seconds: float | None = None  # alternative to length
+    seed: int | None = None
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    variations: int = 1
+    primer: Path | None = None
+    tempo: float | None = None  # bpm
+    png: bool = False
+    offline: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CompositionResult(_Record):
+    """A written composition (the first of ``variations`` is ``path``)."""
+
+    path: Path
+    style: str
+    seed: int
+    duration_seconds: float
+    events: int
+    plugin: str = ""
+    model_id: str = ""
+    epoch: int | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    variations: list[Path] = field(default_factory=list)
+    png_path: Path | None = None
+
+
+@dataclass
+class TrainOptions(_Record):
+    epochs: int | None = None
+    checkpoint_every: int | None = None
+    recipe: str | None = None  # "default" | "reference"
+    resume: bool = False
+    epoch: int | None = None  # user override of the recommended epoch
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingResult(_Record):
+    out_dir: Path
+    style: str
+    model_path: Path | None
+    epochs_run: int
+    recommended_epoch: int | None
+    reason: str = ""
+    metrics_path: Path | None = None
+    plugin: str = ""
+
+
+@dataclass
+class RuntimeFinding(_Record):
+    """One line of the runtime check: what was found and what it enables."""
+
+    name: str  # "python", "numpy", "tensorflow", "gpu", "cudnn", ...
+    ok: bool
+    version: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class RuntimeReport(_Record):
+    plugin: str
+    findings: list[RuntimeFinding] = field(default_factory=list)
+    capabilities: dict[str, str] = field(default_factory=dict)  # "compose" -> "ready (NumPy)"
+    advice: list[str] = field(default_factory=list)
