@@ -135,3 +135,71 @@ class RuntimeReport(_Record):
     findings: list[RuntimeFinding] = field(default_factory=list)
     capabilities: dict[str, str] = field(default_factory=dict)  # "compose" -> "ready (NumPy)"
     advice: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelsResult(_Record):
+    """The answer of a plugin's model manager to ``voc-host models ACTION ARGS...``.
+
+    ``text`` is what a console host prints; ``data`` is the same content for
+    ``--json`` (any JSON-able value, dataclasses included). ``ok`` False means the
+    action ran but did not succeed (e.g. a verify found a bad file): exit code 1.
+    """
+
+    action: str
+    plugin: str = ""
+    ok: bool = True
+    text: str = ""
+    data: Any = None
+
+
+# Host-side records: what the host knows about its plugins. Hosts display them
+# (``voc-host plugins``, ``--json``); plugins never return them.
+
+
+@dataclass
+class PluginInfo(_Record):
+    """A plugin that loaded and passed validation."""
+
+    name: str
+    version: str | None = None
+    source: str = ""  # "entry point pkg.mod (dist 1.0)", "module pkg.mod", "object"
+    hooks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BrokenPlugin(_Record):
+    """A plugin that could not be used, and why (one line; ``traceback`` for debugging)."""
+
+    name: str
+    reason: str
+    stage: str  # "import" | "register" | "validate" | "missing"
+    source: str = ""
+    traceback: str = ""
+
+
+@dataclass
+class SkippedPlugin(_Record):
+    """A plugin not loaded on purpose (an environment variable excluded it)."""
+
+    name: str
+    reason: str
+    source: str = ""
+
+
+@dataclass
+class HookFailure(_Record):
+    """One plugin's hook implementation raised (or returned the wrong type)."""
+
+    plugin: str
+    hook: str
+    error: str  # one line: the exception's message
+    error_type: str
+    user_error: bool = False  # hostapi.UserError: a mistake the user can fix
+    traceback: str = ""
+
+    def line(self) -> str:
+        """The one-line form a console host prints."""
+        if self.user_error:
+            return f"{self.plugin}: {self.error}"
+        return f"{self.plugin}: {self.hook} failed: {self.error_type}: {self.error}"

@@ -1,0 +1,28 @@
+"""Shared fixtures. The corpus lives beside the checkout (../shared/corpus); tests that need it skip without it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("LSTM_COMPOSER_TEST_CORPUS", REPO.parent / "shared" / "corpus"))
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture(autouse=True)
+def _isolated_store(tmp_path_factory, monkeypatch):
+    """No test touches the user's real model store, config or network catalogue."""
+    home = tmp_path_factory.mktemp("store-home")
+    monkeypatch.setenv("LSTM_COMPOSER_HOME", str(home))
+    monkeypatch.setenv("LSTM_COMPOSER_CONFIG_DIR", str(home / "config"))
+    monkeypatch.delenv("LSTM_COMPOSER_CATALOGUE", raising=False)
+    monkeypatch.delenv("LSTM_COMPOSER_OFFLINE", raising=False)
