@@ -117,9 +117,7 @@ def check_runtime(deep: bool) -> RuntimeReport | None:
 
 
 @hookspec(firstresult=True)
-def manage_models(
-    action: str, args: list[str], progress: ProgressCallback
-) -> ModelsResult | None:
+def manage_models(action: str, args: list[str], progress: ProgressCallback) -> ModelsResult | None:
     """Run the plugin's model manager: ``voc-host models ACTION ARGS...``.
 
     The host does not know the model manager's verbs; it passes the command

@@ -241,6 +241,8 @@ class Host:
         self.failures: list[HookFailure] = []
         self._loaded: dict[str, _Candidate] = {}
 
+        if isinstance(plugins, str):  # one "module:attr" string, not its characters
+            plugins = [plugins]
         candidates = [_explicit_candidate(p) for p in plugins]
         if load_entry_points:
             from_eps, clashes = _entry_point_candidates(ENTRY_POINT_GROUP)
@@ -251,7 +253,9 @@ class Host:
         seen = {c.name for c in candidates}
         for name in sorted((self._only or set()) - seen):
             self.broken.append(
-                BrokenPlugin(name, f"named in {ENV_ONLY} but no such plugin is installed", "missing")
+                BrokenPlugin(
+                    name, f"named in {ENV_ONLY} but no such plugin is installed", "missing"
+                )
             )
 
     # -- loading ---------------------------------------------------------
@@ -273,6 +277,12 @@ class Host:
         if self.pm.has_plugin(name):
             self._mark_broken(candidate, "register", f"a plugin named {name!r} is already loaded")
             return
+        if self.pm.is_registered(plugin):  # e.g. `-p` of a module an entry point also names
+            other = self.pm.get_name(plugin)
+            self._mark_broken(
+                candidate, "register", f"the same plugin is already loaded as {other!r}"
+            )
+            return
         try:
             self.pm.register(plugin, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:
@@ -284,6 +294,8 @@ class Host:
             self._forget(name)
             self._mark_broken(candidate, "validate", problem)
             return
+        # A "module:attr" string only reveals its version once imported.
+        candidate.version = candidate.version or _object_version(plugin)
         self._loaded[name] = candidate
 
     def _validate(self, plugin: object) -> str | None:
@@ -436,10 +448,13 @@ class Host:
         """All styles of all plugins, in call order (a plugin's failure drops only its styles)."""
         styles: list[StyleInfo] = []
         for impl, result in self._each("list_styles", plugin, offline=offline):
-            if not isinstance(result, (list, tuple)) or not all(
-                isinstance(s, StyleInfo) for s in result
-            ):
+            if not isinstance(result, (list, tuple)):
                 self._wrong_type(impl, "list_styles", result, "list[StyleInfo]")
+                continue
+            stray = next((s for s in result if not isinstance(s, StyleInfo)), None)
+            if stray is not None:
+                what = f"a list holding a {type(stray).__name__}, expected StyleInfo items"
+                self._failure(impl, "list_styles", f"returned {what}")
                 continue
             for style in result:
                 _stamp(style, impl.plugin_name)
@@ -488,7 +503,9 @@ class Host:
             progress=progress or _no_progress,
         )
 
-    def check_runtime(self, *, deep: bool = False, plugin: str | None = None) -> list[RuntimeReport]:
+    def check_runtime(
+        self, *, deep: bool = False, plugin: str | None = None
+    ) -> list[RuntimeReport]:
         """One report per plugin that implements ``check_runtime``."""
         reports = []
         for impl, result in self._each("check_runtime", plugin, deep=deep):

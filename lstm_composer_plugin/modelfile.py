@@ -80,6 +80,10 @@ def save_model(path: str | os.PathLike[str], manifest: dict[str, Any], arrays: d
                 info = zipfile.ZipInfo(f"arrays/{name}.npy", date_time=(2020, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 zf.writestr(info, buf.getvalue())
+        # mkstemp makes the file private (0600); a model is meant to be shared and served.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -171,7 +171,9 @@ def run_tensorflow_probe(timeout: float = DEFAULT_PROBE_TIMEOUT) -> TensorFlowPr
         if line.startswith(_PROBE_MARK):
             data = json.loads(line[len(_PROBE_MARK) :])
     if data is None:
-        how = f"exit code {proc.returncode}" if proc.returncode >= 0 else f"signal {-proc.returncode}"
+        how = (
+            f"exit code {proc.returncode}" if proc.returncode >= 0 else f"signal {-proc.returncode}"
+        )
         last = f": {stderr_tail[-1]}" if stderr_tail else ""
         return TensorFlowProbe(error=f"importing TensorFlow crashed ({how}){last}")
     if "import_error" in data:
@@ -184,7 +186,9 @@ def run_tensorflow_probe(timeout: float = DEFAULT_PROBE_TIMEOUT) -> TensorFlowPr
             probe.notes.append(data[key])
     if not probe.gpus:
         # TensorFlow explains a missing GPU only on stderr ("Could not find cuda drivers").
-        probe.notes += [line for line in stderr_tail if "cuda" in line.lower() or "gpu" in line.lower()]
+        probe.notes += [
+            line for line in stderr_tail if "cuda" in line.lower() or "gpu" in line.lower()
+        ]
     return probe
 
 
@@ -243,12 +247,20 @@ def _tensorflow_deep(report: RuntimeReport, timeout: float) -> None:
     cuda_build = bool(build.get("is_cuda_build"))
     cuda, cudnn = build.get("cuda_version"), build.get("cudnn_version")
     report.findings.append(
-        RuntimeFinding("cuda", cuda_build, str(cuda) if cuda else None,
-                       "TensorFlow is a CUDA build" if cuda_build else "CPU-only TensorFlow build")
+        RuntimeFinding(
+            "cuda",
+            cuda_build,
+            str(cuda) if cuda else None,
+            "TensorFlow is a CUDA build" if cuda_build else "CPU-only TensorFlow build",
+        )
     )
     report.findings.append(
-        RuntimeFinding("cudnn", cuda_build and bool(cudnn), str(cudnn) if cudnn else None,
-                       "cuDNN version TensorFlow was built against" if cudnn else "no cuDNN in this build")
+        RuntimeFinding(
+            "cudnn",
+            cuda_build and bool(cudnn),
+            str(cudnn) if cudnn else None,
+            "cuDNN version TensorFlow was built against" if cudnn else "no cuDNN in this build",
+        )
     )
     names = [g.get("device_name") or g.get("name", "?") for g in probe.gpus]
     gpu_detail = ", ".join(names) if names else "no GPU visible to TensorFlow"
@@ -332,6 +344,8 @@ def check_runtime(
             f"TensorFlow {tf.version or '?'} installed; GPU not checked (run the deep check)"
         )
     else:
-        report.capabilities["training"] = "unavailable: TensorFlow is not installed or not importable"
+        report.capabilities["training"] = (
+            "unavailable: TensorFlow is not installed or not importable"
+        )
         report.advice.append(f"to train new styles: {TRAIN_EXTRA}")
     return report

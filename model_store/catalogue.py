@@ -345,10 +345,10 @@ class _FetchFailed(Exception):
 def _fetch_small(
     url: str, timeout: float, session: requests.Session | None, allow_insecure: bool
 ) -> bytes:
-    """GET a small document; two quick retries for 5xx and network errors."""
+    """GET a small document; one quick retry on a 5xx."""
     getter = session or requests
     last = "no attempt"
-    for attempt in range(3):
+    for attempt in range(2):
         if attempt:
             time.sleep(0.3 * attempt)
         try:
@@ -367,7 +367,9 @@ def _fetch_small(
                         raise _FetchFailed(f"larger than {MAX_CATALOGUE_BYTES >> 20} MB")
                 return bytes(body)
         except requests.RequestException as exc:
-            last = describe_network_error(exc)
+            # No retry on network errors: a dead network would make every listing wait
+            # several timeouts before falling back to the cache.
+            raise _FetchFailed(describe_network_error(exc)) from None
     raise _FetchFailed(last)
 
 
@@ -380,3 +382,19 @@ def human_age(seconds: float) -> str:
     if seconds < 36 * 3600:
         return f"{seconds / 3600:.0f} h"
     return f"{seconds / 86400:.0f} days"
+
+
+def read_model_manifest(path: Path) -> dict[str, Any]:
+    """``manifest.json`` of an ``.lstmc`` model (a zip), without importing the music code."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            data = json.loads(zf.read("manifest.json"))
+    except FileNotFoundError:
+        raise CatalogueError(f"{path}: no such model file") from None
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise CatalogueError(f"{path}: not an lstm-composer model file ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != "lstm-composer-model":
+        raise CatalogueError(f"{path}: not an lstm-composer model file (no model manifest)")
+    return data

@@ -24,7 +24,7 @@ ENV_HOME = "LSTM_COMPOSER_HOME"
 ENV_CATALOGUE = "LSTM_COMPOSER_CATALOGUE"
 ENV_OFFLINE = "LSTM_COMPOSER_OFFLINE"
 ENV_ALLOW_INSECURE = "LSTM_COMPOSER_ALLOW_INSECURE"
-ENV_CONFIG = "LSTM_COMPOSER_CONFIG"  # path of the config file itself (tests, portable installs)
+ENV_CONFIG_DIR = "LSTM_COMPOSER_CONFIG_DIR"  # folder of config.json (tests, portable installs)
 
 # No public catalogue is hosted yet: without configuration the store offers installed and
 # bundled models only, and says how to configure one.
@@ -44,10 +44,10 @@ def store_home() -> Path:
 
 
 def config_path() -> Path:
-    """The config file: ``$LSTM_COMPOSER_CONFIG`` or ``<user config dir>/config.json``."""
-    env = os.environ.get(ENV_CONFIG, "").strip()
+    """The config file: ``config.json`` in ``$LSTM_COMPOSER_CONFIG_DIR`` or the user config dir."""
+    env = os.environ.get(ENV_CONFIG_DIR, "").strip()
     if env:
-        return Path(env).expanduser().absolute()
+        return Path(env).expanduser().absolute() / "config.json"
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.json"
 
 

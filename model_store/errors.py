@@ -6,9 +6,14 @@ anything that is not a ``StoreError`` is a bug and may show a traceback.
 
 from __future__ import annotations
 
+from hostapi.host import UserError
 
-class StoreError(Exception):
-    """Base of every error a user can cause or meet (bad catalogue, network, missing model)."""
+
+class StoreError(UserError):
+    """Base of every error a user can cause or meet (bad catalogue, network, missing model).
+
+    A ``hostapi`` ``UserError``, so a host shows it as one line with the plugin's name.
+    """
 
     exit_code = 1
 

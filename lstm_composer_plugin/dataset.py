@@ -1,0 +1,140 @@
+"""Token streams → ``tf.data`` pipelines for both recipes, and the validation split.
+
+The corpus is one long stream of tokens (``tokens.tokenize_pieces``: each piece
+followed by ``SEP``). Two ways to cut it into training examples:
+
+``default`` (DESIGN decision 2): chunks of ``seq_len + 1`` tokens; the input is
+the first ``seq_len`` and the target the same chunk shifted by one, so *every*
+position predicts its next event. Each epoch starts the chunk grid at a random
+offset (so no boundary is always a boundary) and shuffles the chunks. Every token
+is a target about once per epoch and the data costs 4 bytes per token.
+
+``reference`` (the seed's recipe, kept for comparison): every window of
+``seq_len`` tokens, stride 1, fed as a float (the network scales it to
+``index / n_vocab``) with a one-hot target for the token after the window. Each
+token is pushed through the LSTMs ``seq_len`` times per epoch to yield one target.
+The one-hot is made per batch inside the pipeline, so memory still grows with the
+corpus and not corpus × vocabulary as in the seed's materialised arrays.
+
+Validation holds out whole pieces (a chorale's second half should not sit in the
+training set while its first half is validated), chosen by a hash of the piece
+name: deterministic, and stable when pieces are added to the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Split:
+    train: list[int]  # piece indices, in corpus order
+    val: list[int]
+
+
+def split_pieces(names: Sequence[str], val_fraction: float = 0.1) -> Split:
+    """Hold out about ``val_fraction`` of the pieces (at least one when there are two or more)."""
+    n = len(names)
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    ranked = sorted(range(n), key=lambda i: (hashlib.sha256(names[i].encode()).hexdigest(), i))
+    val = sorted(ranked[:n_val])
+    held = set(val)
+    return Split(train=[i for i in range(n) if i not in held], val=val)
+
+
+# -- example positions -----------------------------------------------------------
+
+
+def chunk_starts(n_tokens: int, seq_len: int, rng: np.random.Generator | None) -> np.ndarray:
+    """Starts of the default recipe's chunks: a grid of stride ``seq_len``.
+
+    With ``rng`` the grid begins at a random offset and the chunks are shuffled
+    (training); without, it begins at 0 and a last chunk is aligned to the end so
+    every token is a target (validation: the same positions every epoch).
+    """
+    span = seq_len + 1  # inputs and the target after the last input
+    if n_tokens < span:
+        return np.zeros(0, dtype=np.int64)
+    last = n_tokens - span  # the highest valid start
+    if rng is None:
+        starts = np.arange(0, last + 1, seq_len, dtype=np.int64)
+        if starts[-1] != last:
+            starts = np.append(starts, last)
+        return starts
+    offset = int(rng.integers(0, min(seq_len, last + 1)))
+    starts = np.arange(offset, last + 1, seq_len, dtype=np.int64)
+    rng.shuffle(starts)
+    return starts
+
+
+def window_starts(n_tokens: int, seq_len: int, rng: np.random.Generator | None) -> np.ndarray:
+    """Starts of the reference recipe's windows: every position (stride 1)."""
+    starts = np.arange(0, max(n_tokens - seq_len, 0), dtype=np.int64)
+    if rng is not None:
+        rng.shuffle(starts)
+    return starts
+
+
+def n_targets(recipe: str, n_tokens: int, seq_len: int) -> int:
+    """Next-event targets in one training epoch (what the throughput benchmark counts)."""
+    if recipe == "default":
+        return len(chunk_starts(n_tokens, seq_len, np.random.default_rng(0))) * seq_len
+    return len(window_starts(n_tokens, seq_len, None))
+
+
+def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
+    """The data order of one epoch depends only on (seed, epoch): a resumed run sees the same."""
+    return np.random.default_rng([seed, epoch])
+
+
+# -- tf.data ----------------------------------------------------------------------
+
+
+def make_dataset(
+    tokens: np.ndarray,
+    *,
+    recipe: str,
+    input_kind: str,
+    seq_len: int,
+    batch_size: int,
+    n_vocab: int,
+    rng: np.random.Generator | None,
+):  # -> tf.data.Dataset
+    """Batches of (inputs, targets) for one epoch (``rng`` None: fixed order, for validation)."""
+    import tensorflow as tf
+
+    stream = tf.constant(np.asarray(tokens, dtype=np.int32))
+    if recipe == "default":
+        starts = chunk_starts(len(tokens), seq_len, rng)
+
+        def example(start):
+            chunk = stream[start : start + seq_len + 1]
+            return _as_input(chunk[:-1], input_kind), chunk[1:]
+
+    else:
+        starts = window_starts(len(tokens), seq_len, rng)
+
+        def example(start):
+            window = stream[start : start + seq_len]
+            return _as_input(window, input_kind), tf.one_hot(stream[start + seq_len], n_vocab)
+
+    ds = tf.data.Dataset.from_tensor_slices(starts)
+    ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _as_input(tokens, input_kind: str):
+    import tensorflow as tf
+
+    if input_kind == "embedding":
+        return tokens
+    # The scalar input: one float feature per step (the model's Rescaling makes it index / n_vocab).
+    return tf.cast(tokens, tf.float32)[:, None]

@@ -1,0 +1,210 @@
+"""Drawing events from the network: temperature, top-k, top-p, repetition penalty, guards.
+
+One draw, for each variation (row) independently::
+
+    logits ──► separator removed ──► repetition penalty ──► guards block events
+           ──► / temperature ──► top-k ──► softmax ──► top-p ──► draw with the row's RNG
+
+All rows advance through the network together (one matrix product per step);
+each row has its own random generator seeded from ``(seed, row)``, so a seed and
+a model always give the same tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .engine import NumpyNetwork, blas_threads
+from .errors import UsageError
+from .guards import Guards, GuardState, GuardStats
+from .tokens import SEP
+
+PENALTY_WINDOW = 16  # the repetition penalty looks at this many recent events
+
+
+@dataclass
+class Sample:
+    """One sampled sequence and what the guards did to it."""
+
+    tokens: list[int]
+    guard_stats: GuardStats = field(default_factory=GuardStats)
+
+
+@dataclass
+class SamplingSettings:
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float = 1.0
+
+    def validate(self) -> None:
+        if not np.isfinite(self.temperature) or self.temperature <= 0:
+            raise UsageError(f"temperature must be above 0, not {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise UsageError(f"top-k must be at least 1, not {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise UsageError(f"top-p must be in (0, 1], not {self.top_p}")
+        if not np.isfinite(self.repetition_penalty) or self.repetition_penalty < 1:
+            raise UsageError(f"repetition penalty must be at least 1, not {self.repetition_penalty}")
+
+
+def sample_tokens(
+    net: NumpyNetwork,
+    n_events: int,
+    *,
+    seed: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    repetition_penalty: float = 1.0,
+    primer: Sequence[int] | None = None,
+    guards: Guards | None = None,
+    batch: int = 1,
+) -> list[list[int]]:
+    """``batch`` sequences of ``n_events`` new tokens (never ``SEP``); the primer is not included."""
+    samples = sample(
+        net,
+        n_events,
+        seed=seed,
+        settings=SamplingSettings(temperature, top_k, top_p, repetition_penalty),
+        primer=primer,
+        guards=guards,
+        batch=batch,
+    )
+    return [s.tokens for s in samples]
+
+
+def sample(
+    net: NumpyNetwork,
+    n_events: int,
+    *,
+    seed: int,
+    settings: SamplingSettings | None = None,
+    primer: Sequence[int] | np.ndarray | None = None,
+    guards: Guards | None = None,
+    batch: int = 1,
+    step_lengths: np.ndarray | None = None,
+    until_steps: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Sample]:
+    """Sample ``batch`` sequences of at most ``n_events`` tokens each.
+
+    ``primer`` is consumed first (default: ``[SEP]``, the start of a piece): one
+    sequence for every row, or a (batch, T) array with one per row.
+    With ``step_lengths`` (grid steps each token advances time by) and
+    ``until_steps``, a row stops once its music reaches that length, so a
+    length in seconds can be asked for; ``n_events`` stays the upper bound.
+    ``progress(done, total)`` is called every 50 events.
+    """
+    settings = settings or SamplingSettings()
+    settings.validate()
+    if n_events < 0:
+        raise UsageError(f"length must not be negative, not {n_events}")
+    if batch < 1:
+        raise UsageError(f"variations must be at least 1, not {batch}")
+    primer = np.asarray([SEP] if primer is None or len(primer) == 0 else primer, dtype=np.int64)
+    if primer.ndim == 1:
+        primer = np.tile(primer, (batch, 1))
+    if primer.ndim != 2 or primer.shape[0] != batch:
+        raise UsageError(f"primer must be one sequence or one per variation ({batch}), not {primer.shape}")
+    if primer.max() >= net.n_vocab or primer.min() < 0:
+        raise UsageError(f"primer token out of range for a vocabulary of {net.n_vocab}")
+
+    rngs = [np.random.default_rng([int(seed), row]) for row in range(batch)]
+    guard_states = [GuardState(guards) for _ in range(batch)] if guards is not None else None
+    history: list[list[int]] = [[] for _ in range(batch)]  # music since the last separator
+    for row in range(batch):
+        for t in primer[row].tolist():
+            if t == SEP:
+                history[row].clear()
+            else:
+                history[row].append(t)
+            if guard_states:
+                guard_states[row].push(t)
+
+    out: list[list[int]] = [[] for _ in range(batch)]
+    done = np.zeros(batch, dtype=bool)
+    steps_so_far = np.zeros(batch, dtype=np.int64)
+    with blas_threads(1):
+        state, logits = net.run(primer, logits=True)
+        for i in range(n_events):
+            tokens = np.zeros(batch, dtype=np.int64)
+            for row in range(batch):
+                gs = guard_states[row] if guard_states else None
+                tok = _draw(logits[row], settings, history[row], gs, rngs[row])
+                tokens[row] = tok
+                if done[row]:
+                    continue  # drawn anyway, so every row's random stream stays the same
+                out[row].append(tok)
+                history[row].append(tok)
+                if gs is not None:
+                    gs.push(tok)
+                if until_steps is not None and step_lengths is not None:
+                    steps_so_far[row] += int(step_lengths[tok])
+                    done[row] = steps_so_far[row] >= until_steps
+            if progress is not None and (i + 1) % 50 == 0:
+                progress(i + 1, n_events)
+            if done.all() or i == n_events - 1:
+                break
+            state, logits = net.step_logits(state, tokens)  # all rows: one matrix product
+    return [Sample(out[row], guard_states[row].stats if guard_states else GuardStats()) for row in range(batch)]
+
+
+def _draw(
+    logits: np.ndarray,
+    settings: SamplingSettings,
+    history: list[int],
+    guard: GuardState | None,
+    rng: np.random.Generator,
+) -> int:
+    """One event for one row."""
+    z = logits.astype(np.float64)  # copies; float64 so tiny probabilities survive temperature
+    z[SEP] = -np.inf  # the separator ends a piece; a composition never contains one
+
+    if settings.repetition_penalty != 1.0 and history:
+        # A recently used event becomes `r` times less likely. (CTRL's divide-positive /
+        # multiply-negative logits depends on where the logits happen to sit; this does not.)
+        recent = np.unique(history[-PENALTY_WINDOW:])
+        z[recent] -= np.log(settings.repetition_penalty)
+
+    temperature = settings.temperature
+    if guard is not None:
+        loop = guard.loop_block()
+        copies = guard.copy_blocks()
+        allowed = np.isfinite(z)
+        allowed[copies] = False
+        if loop is not None:
+            allowed[loop] = False
+        if not allowed.any():
+            # Everything left would copy: let the copy guard yield, keep the loop guard.
+            guard.stats.copy_overrides += 1
+            allowed = np.isfinite(z)
+            if loop is not None and allowed.sum() > 1:
+                allowed[loop] = False
+        elif len(copies) and np.isfinite(z[copies]).any():
+            guard.stats.copy_blocks += 1
+        if loop is not None and not allowed[loop]:
+            guard.stats.loop_breaks += 1
+            temperature *= guard.guards.heat
+        z[~allowed] = -np.inf
+
+    z = z / temperature
+    if settings.top_k is not None and settings.top_k < len(z):
+        kth = np.partition(z, -settings.top_k)[-settings.top_k]
+        z[z < kth] = -np.inf
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    if settings.top_p is not None and settings.top_p < 1.0:
+        order = np.argsort(-p, kind="stable")
+        cum = np.cumsum(p[order])
+        keep = order[: int(np.searchsorted(cum, settings.top_p)) + 1]  # smallest set reaching top_p
+        mask = np.zeros_like(p, dtype=bool)
+        mask[keep] = True
+        p = np.where(mask, p, 0.0)
+        p /= p.sum()
+    # Inverse-CDF draw: one uniform number per event, the same on every platform.
+    cdf = np.cumsum(p)
+    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(p) - 1))

@@ -1,0 +1,96 @@
+"""``lstm-composer train``: the command line of :func:`lstm_composer_plugin.train.train`.
+
+    lstm-composer train CORPUS_DIR --style NAME --out DIR [--epochs 500] [--checkpoint-every 25]
+                        [--recipe default|reference] [--resume] [--epoch N] [--json] ...
+
+Options left out keep their defaults (or, with ``--resume``, the run's own
+settings), which is why every option here defaults to None.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from typing import Any
+
+from .errors import UsageError
+
+# (option, TrainSettings field, type, help)
+_SETTINGS = [
+    ("--epochs", "epochs", int, "epochs to train in all (default 500)"),
+    ("--checkpoint-every", "checkpoint_every", int, "write a checkpoint every N epochs (default 25)"),
+    ("--recipe", "recipe", str, "default (every position predicts) or reference (the seed's windows of 100)"),
+    ("--input", "input", str, "embedding or scalar (default: embedding; the reference recipe: scalar)"),
+    ("--lstm-units", "lstm_units", "units", "LSTM widths, comma-separated (default 512,256)"),
+    ("--dense-units", "dense_units", int, "width of the Dense layer (default 128)"),
+    ("--embedding-dim", "embedding_dim", int, "embedding width (default 64)"),
+    ("--dropout", "dropout", float, "dropout after each layer (default 0.2)"),
+    ("--seq-len", "seq_len", int, "events per training sequence (default 100)"),
+    ("--lr", "learning_rate", float, "Adam learning rate (default 0.001; may change on --resume)"),
+    ("--batch-size", "batch_size", int, "sequences per batch (default 16 chunks; reference 64 windows)"),
+    ("--min-count", "min_count", int, "rarer events fall back to their nearest neighbour (default 2)"),
+    ("--val-fraction", "val_fraction", float, "share of pieces held out for validation (default 0.1)"),
+    ("--seed", "seed", int, "random seed (default 0)"),
+    ("--time-budget", "time_budget", "duration", "stop after this much wall time, e.g. 90m, 1h, 600 (seconds)"),
+    ("--samples", "samples", int, "scorecard compositions per checkpoint (default 8)"),
+    ("--sample-events", "sample_events", int, "events per scorecard composition (default 200)"),
+    ("--title", "title", str, "display title of the model"),
+    ("--description", "description", str, "one sentence describing the model"),
+]
+
+
+def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help="train the LSTM of one style on a folder of MIDI files")
+    p.add_argument("corpus", metavar="CORPUS_DIR", help="folder of MIDI files (searched recursively)")
+    p.add_argument("--style", required=True, help="style id of the model (e.g. bach)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, graphs, metrics.json, model.lstmc")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--epoch", type=int, default=None,
+                   help="ship this checkpoint instead of the recommended one (alone on a run: re-pick only)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    for flag, dest, kind, text in _SETTINGS:
+        conv = {"units": _units, "duration": _duration}.get(kind, kind)
+        p.add_argument(flag, dest=dest, type=conv, default=None, help=text)
+    p.set_defaults(func=run_train)
+    return p
+
+
+def run_train(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    from .train import train
+
+    settings = {dest: getattr(args, dest) for _, dest, _, _ in _SETTINGS if getattr(args, dest, None) is not None}
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    result = train(args.corpus, args.style, args.out, resume=args.resume, epoch=args.epoch, say=say, **settings)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(f"model: {result.model_path}  (epoch {result.recommended_epoch} recommended; "
+              f"{result.epochs_run} epochs trained; metrics in {result.metrics_path})")
+    return 0 if result.model_path is not None else 1
+
+
+def _units(text: str) -> list[int]:
+    try:
+        units = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, not {text!r}") from None
+    if not units:
+        raise argparse.ArgumentTypeError("expected at least one width")
+    return units
+
+
+def _duration(text: str) -> float:
+    m = re.fullmatch(r"\s*([0-9.]+)\s*(s|m|min|h)?\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 600, 90m or 1.5h, not {text!r}")
+    return float(m.group(1)) * {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
+
+
+__all__ = ["add_train_parser", "run_train", "UsageError"]

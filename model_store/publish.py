@@ -1,0 +1,276 @@
+"""Publish exported models as a static catalogue any HTTP server can serve.
+
+``publish(MODELS_DIR, OUT_DIR)`` finds ``*.lstmc`` files under MODELS_DIR (a training output
+folder works), picks one export per style, and writes::
+
+    OUT_DIR/index.json                               the catalogue (written last, atomically)
+    OUT_DIR/models/<version>.lstmc                   one model per style
+    OUT_DIR/pack/lstm-composer-models-<sha12>.tar    every model in one uncompressed tar
+
+URLs in the index are relative (so ``python -m http.server`` in OUT_DIR is a working catalogue)
+unless ``base_url`` is given. The style id, title, description, epoch and quality come from the
+model's own ``manifest.json``, read straight from the zip: no music code is imported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .catalogue import (
+    FILE_NAME_RE,
+    FORMAT,
+    FORMAT_VERSION,
+    STYLE_ID_RE,
+    parse_catalogue,
+    read_model_manifest,
+)
+from .errors import StoreError, UsageError
+from .pack import create_pack
+from .store import _atomic_write_json
+
+PACK_PREFIX = "lstm-composer-models-"
+MODEL_SUFFIX = ".lstmc"
+
+
+@dataclass
+class Candidate:
+    path: Path
+    style: str
+    epoch: int | None
+    chosen: bool
+    mtime: float
+    manifest: dict[str, Any]
+
+
+@dataclass
+class PublishedStyle:
+    id: str
+    version: str
+    epoch: int | None
+    file: str
+    size: int
+    sha256: str
+    source: Path
+    chosen: bool
+    candidates: int  # exports of this style that were found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "version": self.version, "epoch": self.epoch, "file": self.file,
+            "size": self.size, "sha256": self.sha256, "source": str(self.source),
+            "chosen": self.chosen, "candidates": self.candidates,
+        }
+
+
+@dataclass
+class PublishResult:
+    out_dir: Path
+    index: Path
+    styles: list[PublishedStyle] = field(default_factory=list)
+    pack: Path | None = None
+    pack_size: int | None = None
+    pack_sha256: str | None = None
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": str(self.out_dir),
+            "index": str(self.index),
+            "styles": [s.to_dict() for s in self.styles],
+            "pack": str(self.pack) if self.pack else None,
+            "pack_size": self.pack_size,
+            "pack_sha256": self.pack_sha256,
+            "skipped": [{"path": str(p), "reason": r} for p, r in self.skipped],
+        }
+
+
+def find_candidates(models_dir: Path, exclude: Path | None = None) -> tuple[list[Candidate], list[tuple[Path, str]]]:
+    """Every readable model export under ``models_dir``, and the files skipped with why."""
+    found: list[Candidate] = []
+    skipped: list[tuple[Path, str]] = []
+    exclude = exclude.resolve() if exclude else None
+    for path in sorted(models_dir.rglob("*" + MODEL_SUFFIX)):
+        if not path.is_file():
+            continue
+        if exclude is not None and path.resolve().is_relative_to(exclude):
+            continue  # our own earlier output inside the training folder
+        try:
+            manifest = read_model_manifest(path)
+        except StoreError as exc:
+            skipped.append((path, str(exc)))
+            continue
+        style = manifest.get("style")
+        if not isinstance(style, str) or not STYLE_ID_RE.match(style):
+            skipped.append((path, f"style {style!r} is not a valid catalogue id"))
+            continue
+        epoch = manifest.get("epoch")
+        found.append(Candidate(
+            path=path,
+            style=style,
+            epoch=epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
+            chosen=manifest.get("chosen") is True,
+            mtime=path.stat().st_mtime,
+            manifest=manifest,
+        ))
+    return found, skipped
+
+
+def choose(candidates: list[Candidate]) -> dict[str, tuple[Candidate, int]]:
+    """One export per style: ``chosen: true`` first, then the newest file, then the highest epoch.
+
+    Newest before highest epoch because a style trained again should replace the older run,
+    even if the new run's recommended epoch is lower.
+    """
+    best: dict[str, tuple[Candidate, int]] = {}
+    for c in candidates:
+        key = (c.chosen, c.mtime, c.epoch if c.epoch is not None else -1, str(c.path))
+        old = best.get(c.style)
+        if old is None:
+            best[c.style] = (c, 1)
+            continue
+        o = old[0]
+        okey = (o.chosen, o.mtime, o.epoch if o.epoch is not None else -1, str(o.path))
+        best[c.style] = (c if key > okey else o, old[1] + 1)
+    return best
+
+
+def publish(
+    models_dir: Path,
+    out_dir: Path,
+    base_url: str | None = None,
+    make_pack: bool = True,
+) -> PublishResult:
+    """Write a static catalogue for the models under ``models_dir`` into ``out_dir``."""
+    models_dir, out_dir = Path(models_dir), Path(out_dir)
+    if not models_dir.is_dir():
+        raise UsageError(f"models folder {models_dir} does not exist")
+    if base_url is not None:
+        if urlsplit(base_url).scheme.lower() not in ("http", "https", "file"):
+            raise UsageError(f"--base-url {base_url!r}: must be an http(s) or file URL")
+        base_url = base_url.rstrip("/") + "/"
+    candidates, skipped = find_candidates(models_dir, exclude=out_dir)
+    chosen = choose(candidates)
+    if not chosen:
+        raise UsageError(f"no {MODEL_SUFFIX} model files found under {models_dir}")
+    (out_dir / "models").mkdir(parents=True, exist_ok=True)
+    result = PublishResult(out_dir=out_dir, index=out_dir / "index.json", skipped=skipped)
+    styles_json = []
+    for style in sorted(chosen):
+        cand, count = chosen[style]
+        m = cand.manifest
+        version = _version(m, cand)
+        file = version + MODEL_SUFFIX
+        size, sha = _copy_hashed(cand.path, out_dir / "models" / file)
+        result.styles.append(PublishedStyle(style, version, cand.epoch, file, size, sha,
+                                            cand.path, cand.chosen, count))
+        styles_json.append({
+            "id": style,
+            "title": _text(m.get("title")) or style,
+            "description": _text(m.get("description")),
+            "file": file,
+            "size": size,
+            "sha256": sha,
+            "url": (base_url or "") + "models/" + file,
+            "version": version,
+            "epoch": cand.epoch,
+            "quality": quality_summary(m),
+        })
+    index: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "styles": styles_json,
+        "pack": None,
+    }
+    if make_pack:
+        members = [(f"{s.id}/{s.file}", out_dir / "models" / s.file) for s in result.styles]
+        tmp_pack = out_dir / "pack" / (PACK_PREFIX + "new.tar")
+        size, sha = create_pack(tmp_pack, members)
+        pack_path = tmp_pack.with_name(f"{PACK_PREFIX}{sha[:12]}.tar")
+        os.replace(tmp_pack, pack_path)
+        result.pack, result.pack_size, result.pack_sha256 = pack_path, size, sha
+        index["pack"] = {
+            "url": (base_url or "") + "pack/" + pack_path.name,
+            "size": size,
+            "sha256": sha,
+            "members": [
+                {"name": f"{s.id}/{s.file}", "style": s.id, "size": s.size, "sha256": s.sha256}
+                for s in result.styles
+            ],
+        }
+    # Validate what we are about to publish with the reader's own rules.
+    parse_catalogue(index, (base_url or out_dir.resolve().as_uri() + "/") + "index.json")
+    _atomic_write_json(result.index, index)
+    _remove_stale(out_dir, {s.file for s in result.styles}, result.pack)
+    return result
+
+
+def quality_summary(manifest: dict[str, Any]) -> str:
+    """A short line for the catalogue from the manifest's ``quality`` (string or mapping)."""
+    q = manifest.get("quality")
+    if isinstance(q, str):
+        text = q
+    elif isinstance(q, dict):
+        parts = []
+        for k, v in q.items():
+            if isinstance(v, float):
+                v = f"{v:.3g}"
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+                parts.append(f"{k} {v}")
+        text = ", ".join(parts)
+    else:
+        text = ""
+    text = " ".join(text.split())
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _version(manifest: dict[str, Any], cand: Candidate) -> str:
+    model_id = manifest.get("model_id")
+    if isinstance(model_id, str) and FILE_NAME_RE.match(model_id) and model_id.startswith(cand.style):
+        return model_id
+    if cand.epoch is not None:
+        return f"{cand.style}-e{cand.epoch:04d}"
+    return cand.style
+
+
+def _text(value: Any) -> str:
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def _copy_hashed(src: Path, dst: Path) -> tuple[int, str]:
+    """Copy atomically, hashing what is copied (what is published is what is hashed)."""
+    h = hashlib.sha256()
+    size = 0
+    fd, tmp = tempfile.mkstemp(prefix=dst.name + ".", suffix=".tmp", dir=dst.parent)
+    try:
+        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            while block := fin.read(1 << 20):
+                fout.write(block)
+                h.update(block)
+                size += len(block)
+        shutil.copystat(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return size, h.hexdigest()
+
+
+def _remove_stale(out_dir: Path, files: set[str], pack: Path | None) -> None:
+    """Models and packs of earlier publishes that the new index no longer names."""
+    for path in (out_dir / "models").glob("*" + MODEL_SUFFIX):
+        if path.name not in files:
+            path.unlink(missing_ok=True)
+    for path in (out_dir / "pack").glob(PACK_PREFIX + "*.tar"):
+        if pack is None or path != pack:
+            path.unlink(missing_ok=True)

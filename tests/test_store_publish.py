@@ -1,0 +1,126 @@
+"""Publishing a static catalogue, and serving it with nothing but ``python -m http.server``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from model_store import Store, UsageError, parse_catalogue
+from model_store.publish import publish
+from tests.store_helpers import PYTHON, make_model, subprocess_env
+
+pytest_plugins = ["tests.store_fixtures"]
+
+
+def _touch(path, t):
+    os.utime(path, (t, t))
+
+
+def test_chosen_export_wins_then_newest_then_highest_epoch(tmp_path):
+    runs = tmp_path / "runs"
+    # bach trained twice; the first run's chosen export wins over a newer unchosen one.
+    _touch(make_model(runs / "bach1" / "export" / "e10.lstmc", "bach", 10, chosen=False), 1000)
+    _touch(make_model(runs / "bach1" / "export" / "e20.lstmc", "bach", 20, chosen=True), 1000)
+    _touch(make_model(runs / "bach2" / "e30.lstmc", "bach", 30, chosen=False), 2000)
+    # jazz: nothing chosen, the newest file wins even with a lower epoch.
+    _touch(make_model(runs / "jazz1" / "a.lstmc", "jazz", 50, chosen=False), 1000)
+    _touch(make_model(runs / "jazz2" / "b.lstmc", "jazz", 40, chosen=False), 2000)
+    # folk: same time, the highest epoch wins.
+    _touch(make_model(runs / "folk" / "a.lstmc", "folk", 5, chosen=False), 1000)
+    _touch(make_model(runs / "folk" / "b.lstmc", "folk", 6, chosen=False), 1000)
+    (runs / "notes.lstmc").write_text("not a zip")
+    make_model(runs / "bad" / "x.lstmc", "bad style!", 1)
+    result = publish(runs, tmp_path / "out")
+    got = {s.id: (s.epoch, s.candidates) for s in result.styles}
+    assert got == {"bach": (20, 3), "jazz": (40, 2), "folk": (6, 2)}
+    reasons = {p.name: r for p, r in result.skipped}
+    assert "not an lstm-composer model file" in reasons["notes.lstmc"]
+    assert "not a valid catalogue id" in reasons["x.lstmc"]
+
+
+def test_index_fields_come_from_the_manifest(tmp_path):
+    make_model(tmp_path / "m" / "x.lstmc", "baroque", 12, title="Baroque", description="Fugues\nand more",
+               quality={"val_loss": 1.23456, "notes_in_key": 0.91, "ignored": [1, 2]})
+    result = publish(tmp_path / "m", tmp_path / "out")
+    index = json.loads(result.index.read_text())
+    (style,) = index["styles"]
+    assert style == {
+        "id": "baroque", "title": "Baroque", "description": "Fugues and more",
+        "file": "baroque-e0012.lstmc", "size": style["size"], "sha256": style["sha256"],
+        "url": "models/baroque-e0012.lstmc", "version": "baroque-e0012", "epoch": 12,
+        "quality": "notes_in_key 0.91, val_loss 1.23",  # manifest order (sorted keys here)
+    }
+    assert (tmp_path / "out" / "models" / "baroque-e0012.lstmc").stat().st_size == style["size"]
+    assert index["pack"]["members"] == [{"name": "baroque/baroque-e0012.lstmc", "style": "baroque",
+                                         "size": style["size"], "sha256": style["sha256"]}]
+    assert re.fullmatch(r"pack/lstm-composer-models-[0-9a-f]{12}\.tar", index["pack"]["url"])
+    parse_catalogue(index, "https://x.example/index.json")
+
+
+def test_base_url_makes_absolute_urls(tmp_path):
+    make_model(tmp_path / "m" / "x.lstmc", "bach", 1)
+    result = publish(tmp_path / "m", tmp_path / "out", base_url="https://cdn.example/cat")
+    index = json.loads(result.index.read_text())
+    assert index["styles"][0]["url"] == "https://cdn.example/cat/models/bach-e0001.lstmc"
+    assert index["pack"]["url"].startswith("https://cdn.example/cat/pack/")
+    with pytest.raises(UsageError, match="--base-url"):
+        publish(tmp_path / "m", tmp_path / "out", base_url="ftp://x")
+
+
+def test_republish_removes_stale_files_and_skips_its_own_output(tmp_path):
+    models = tmp_path / "runs"
+    make_model(models / "a.lstmc", "bach", 1)
+    out = models / "catalogue"  # published inside the training folder
+    publish(models, out)
+    make_model(models / "b.lstmc", "bach", 2)
+    result = publish(models, out)
+    assert [s.candidates for s in result.styles] == [2]  # out/models/*.lstmc not counted
+    assert sorted(p.name for p in (out / "models").iterdir()) == ["bach-e0002.lstmc"]
+    assert len(list((out / "pack").iterdir())) == 1
+    assert publish(models, out, make_pack=False).pack is None
+    assert not list((out / "pack").iterdir())
+
+
+def test_nothing_to_publish(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no .lstmc model files found"):
+        publish(tmp_path / "empty", tmp_path / "out")
+    with pytest.raises(UsageError, match="does not exist"):
+        publish(tmp_path / "missing", tmp_path / "out")
+
+
+def test_real_model_file_publishes(tmp_path):
+    modelfile = pytest.importorskip("lstm_composer_plugin.modelfile")
+    manifest = {"style": "chorale", "title": "Chorales", "description": "four voices",
+                "model_id": "chorale-e0042", "epoch": 42, "chosen": True,
+                "quality": "val loss 2.1"}
+    modelfile.save_model(tmp_path / "m" / "chorale.lstmc", manifest,
+                         {"w": np.arange(12, dtype=np.float16).reshape(3, 4)})
+    result = publish(tmp_path / "m", tmp_path / "out")
+    assert [(s.id, s.version, s.epoch) for s in result.styles] == [("chorale", "chorale-e0042", 42)]
+
+
+def test_python_http_server_is_a_working_catalogue(store_env, tmp_path):
+    for style, epoch in (("bach", 3), ("jazz", 4)):
+        make_model(tmp_path / "m" / f"{style}.lstmc", style, epoch)
+    out = tmp_path / "out"
+    publish(tmp_path / "m", out)
+    server = subprocess.Popen(
+        [PYTHON, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=subprocess_env())
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        port = int(re.search(r"port (\d+)", line).group(1))
+        store = Store(home=store_env.home, catalogue_url=f"http://127.0.0.1:{port}/")
+        assert store.fetch("bach").is_file()
+        report = store.install_pack()
+        assert report.installed == ["jazz"] and report.skipped == ["bach"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
