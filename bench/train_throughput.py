@@ -43,7 +43,8 @@ def worker(args: argparse.Namespace) -> dict:
     events = [corpus.events[i] for i in split.train]
     vocab = Vocabulary.build(events, min_count=2)
     tokens, _ = tokenize_pieces(events, vocab)
-    s = TrainSettings(recipe=args.recipe, lstm_units=args.lstm_units, batch_size=args.batch_size)
+    s = TrainSettings(recipe=args.recipe, lstm_units=args.lstm_units,
+                      **({"batch_size": args.batch_size} if args.batch_size else {}))
     cfg = NetworkConfig(n_vocab=len(vocab), recipe=s.recipe, input=s.input, lstm_units=s.lstm_units,
                         dense_units=s.dense_units, seq_len=s.seq_len, batch_size=s.batch_size)
     keras.utils.set_random_seed(0)
