@@ -306,21 +306,7 @@ def _cmd_styles(host: Host, args: argparse.Namespace, con: _Console) -> int:
 def _cmd_compose(host: Host, args: argparse.Namespace, con: _Console) -> int:
     if args.primer is not None and not args.primer.is_file():
         raise _UsageProblem(f"primer file {str(args.primer)!r} does not exist")
-    options = ComposeOptions(
-        out_path=args.output,
-        length=args.length,
-        seconds=args.seconds,
-        seed=args.seed,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        repetition_penalty=args.repetition_penalty,
-        variations=args.variations,
-        primer=args.primer,
-        tempo=args.tempo,
-        png=args.png,
-        offline=args.offline,
-    )
+    options = ComposeOptions.from_namespace(args)
     bars = ProgressBars(enabled=not con.quiet)
     try:
         result = host.compose(args.style, options, progress=bars, plugin=args.plugin)

@@ -79,6 +79,19 @@ class ComposeOptions(_Record):
     offline: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_namespace(cls, ns: Any) -> ComposeOptions:
+        """From parsed command-line options named like the fields (``output`` is ``out_path``).
+
+        Both command lines (``voc-host compose`` and ``lstm-composer compose``) build their
+        options here, so a new option means one new field, not two copies of a mapping.
+        """
+        given = vars(ns)
+        values = {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
+        if "output" in given:
+            values["out_path"] = given["output"]
+        return cls(**values)
+
 
 @dataclass
 class CompositionResult(_Record):

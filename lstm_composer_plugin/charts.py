@@ -77,13 +77,17 @@ def plot_run(
     points(ax, "greedy_longest_run", "... under argmax", color="#c7c7c7")
     limit(ax, thresholds.get("max_run"), "collapse limit", "#7f7f7f")
     ax.set_title("collapse")
-    _floor_zero(ax, [s.get("longest_run") for s in summ], thresholds.get("max_run"))
+    # Runs span 1 (healthy) to the whole sample (one chord under argmax): a log scale shows both.
+    ax.set_yscale("log")
+    runs = [s.get(k) for s in summ for k in ("longest_run", "greedy_longest_run")]
+    ax.set_ylim(0.8, max([r for r in runs if r] + [thresholds.get("max_greedy_run") or 1, 10]) * 1.5)
+    limit(ax, thresholds.get("max_greedy_run"), "argmax collapse limit", "#c7c7c7")
     twin = ax.twinx()
     points(twin, "distinct_per_100", "distinct events per 100", color="#9467bd")
     limit(twin, thresholds.get("min_distinct"), "distinct minimum", "#9467bd")
     limit(twin, baseline.get("distinct_per_100"), "real pieces", "#c5b0d5")
     twin.set_ylim(0, 105)
-    _legend(ax, twin)
+    _legend(ax, twin, loc="center right")
 
     ax = axes[1, 1]
     points(ax, "copy_run", "verbatim run (median)", color="#d62728")
@@ -142,10 +146,10 @@ def _floor_zero(ax, values, limit) -> None:
     ax.set_ylim(0, top * 1.15 + 1)
 
 
-def _legend(ax, twin) -> None:
+def _legend(ax, twin, loc: str = "upper left") -> None:
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = twin.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc=loc, framealpha=0.6)
 
 
 def _summary_text(history: dict[str, Sequence[float]], choice: dict[str, Any] | None, checkpoints) -> str:

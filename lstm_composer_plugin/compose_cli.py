@@ -50,21 +50,7 @@ def run_compose(args: argparse.Namespace) -> int:
 
     if not args.style and not args.model:
         raise UsageError("compose needs --style NAME (or --model FILE)")
-    options = ComposeOptions(
-        out_path=args.output,
-        length=args.length,
-        seconds=args.seconds,
-        seed=args.seed,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        repetition_penalty=args.repetition_penalty,
-        variations=args.variations,
-        primer=args.primer,
-        tempo=args.tempo,
-        png=args.png,
-        offline=args.offline,
-    )
+    options = ComposeOptions.from_namespace(args)
     result = compose(args.style or "", options, model_path=args.model, progress=_DownloadProgress())
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))

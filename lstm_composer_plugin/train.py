@@ -31,7 +31,7 @@ from . import checkpoints as ck
 from .choose import Choice, Thresholds, choose_epoch, detect_fault, user_choice
 from .corpus import load_corpus
 from .dataset import epoch_rng, split_pieces
-from .errors import ComposerError, UsageError
+from .errors import UsageError
 from .modelfile import load_model, save_model
 from .network import RECIPES, NetworkConfig
 from .scorecard import SAMPLE_EVENTS, SAMPLES, baseline, scorecard
@@ -171,6 +171,8 @@ def train(
     unknown = set(settings) - {f.name for f in fields(TrainSettings)}
     if unknown:
         raise UsageError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
+    if not resume:
+        TrainSettings(**settings).validate()  # a bad value fails before the corpus is read
     existing = (out / ck.RUN_FILE).exists()
 
     if existing and not resume:
@@ -556,8 +558,8 @@ def _manifest(run: _Run, state: ck.RunState, epoch: int, *, chosen: bool, choice
         "style": run.style,
         "title": title,
         "description": s.description or (
-            f"An LSTM ({'/'.join(map(str, s.lstm_units))}) trained on {len(run.train_names)} "
-            f"{title} pieces ({run.n_events} events)."
+            f"{title}: an LSTM ({'/'.join(map(str, s.lstm_units))}) trained on {len(run.train_names)} "
+            f"pieces ({run.n_events:,} events)."
         ),
         "model_id": f"{run.style}-e{epoch:04d}",
         "epoch": epoch,
@@ -695,4 +697,4 @@ def repick(out_dir: str | os.PathLike[str], epoch: int, *, say: Callable[[str], 
                           metrics_path=out / ck.METRICS_FILE, plugin="lstm")
 
 
-__all__ = ["TrainSettings", "train", "train_with_options", "repick", "ComposerError"]
+__all__ = ["TrainSettings", "train", "train_with_options", "repick", "recalibrate_batchnorm"]

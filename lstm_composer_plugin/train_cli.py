@@ -16,8 +16,6 @@ import re
 import sys
 from typing import Any
 
-from .errors import UsageError
-
 # (option, TrainSettings field, type, help)
 _SETTINGS = [
     ("--epochs", "epochs", int, "epochs to train in all (default 500)"),
@@ -53,7 +51,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     for flag, dest, kind, text in _SETTINGS:
         conv = {"units": _units, "duration": _duration}.get(kind, kind)
-        p.add_argument(flag, dest=dest, type=conv, default=None, help=text)
+        metavar = {int: "N", float: "X", "units": "W,W", "duration": "TIME"}.get(kind, "TEXT")
+        p.add_argument(flag, dest=dest, type=conv, default=None, metavar=metavar, help=text)
     p.set_defaults(func=run_train)
     return p
 
@@ -92,5 +91,3 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a duration such as 600, 90m or 1.5h, not {text!r}")
     return float(m.group(1)) * {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
 
-
-__all__ = ["add_train_parser", "run_train", "UsageError"]
