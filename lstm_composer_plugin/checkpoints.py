@@ -25,10 +25,11 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .atomic import atomic_file
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
@@ -62,25 +63,10 @@ class RunState:
 def write_json(path: str | Path, obj: Any) -> Path:
     """Write JSON atomically (temp file + rename). NaN and inf become null (valid JSON)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(_finite(obj), fh, indent=1)
-            fh.write("\n")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a run folder is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, "w") as fh:
+        json.dump(_finite(obj), fh, indent=1)
+        fh.write("\n")
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_json(path: str | Path) -> Any:

@@ -14,12 +14,10 @@ with a clear message instead of a shape error deep in the engine.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_file
 from .errors import ModelFileError
 
 FORMAT = "lstm-composer-model"
@@ -66,29 +65,17 @@ def save_model(path: str | os.PathLike[str], manifest: dict[str, Any], arrays: d
     manifest["format"] = FORMAT
     manifest["format_version"] = FORMAT_VERSION
     manifest["arrays_sha256"] = arrays_digest(arrays)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-            # Fixed timestamps: the same model always gives the same bytes (and sha256).
-            info = zipfile.ZipInfo("manifest.json", date_time=(2020, 1, 1, 0, 0, 0))
+    with atomic_file(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+        # Fixed timestamps: the same model always gives the same bytes (and sha256).
+        info = zipfile.ZipInfo("manifest.json", date_time=(2020, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        zf.writestr(info, json.dumps(manifest, indent=1, sort_keys=True))
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.save(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"arrays/{name}.npy", date_time=(2020, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, json.dumps(manifest, indent=1, sort_keys=True))
-            for name in sorted(arrays):
-                buf = io.BytesIO()
-                np.save(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
-                info = zipfile.ZipInfo(f"arrays/{name}.npy", date_time=(2020, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, buf.getvalue())
-        # mkstemp makes the file private (0600); a model is meant to be shared and served.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+            zf.writestr(info, buf.getvalue())
     return path
 
 
