@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_file
+from model_store.atomic import atomic_file
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_file
+from model_store.atomic import atomic_file
+
 from .errors import ModelFileError
 
 FORMAT = "lstm-composer-model"

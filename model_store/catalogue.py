@@ -21,12 +21,9 @@ copy of each catalogue URL is cached and used when offline or when the network f
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +32,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from .atomic import atomic_file
 from .config import ENV_OFFLINE
 from .download import USER_AGENT, check_url, describe_network_error, file_url_path
 from .errors import CatalogueError, OfflineError
@@ -265,15 +263,8 @@ class CatalogueCache:
     def write(self, url: str, data: Any, fetched_at: float) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(url)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"url": url, "fetched_at": fetched_at, "index": data}, fh)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_file(path, "w") as fh:
+            json.dump({"url": url, "fetched_at": fetched_at, "index": data}, fh)
 
 
 # ------------------------------------------------------------------------------------ loading

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -37,6 +35,7 @@ from filelock import FileLock, Timeout
 from hostapi.results import ProgressCallback, StyleInfo
 
 from . import config
+from .atomic import atomic_file
 from .catalogue import (
     FILE_NAME_RE,
     STYLE_ID_RE,
@@ -722,15 +721,8 @@ def _check_zip(path: Path) -> str | None:
 
 
 def _atomic_write_json(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, "w") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True)
 
 
 def _mb(size: int | None) -> str:
