@@ -17,16 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.store_helpers import Published, publish_models
+from tests.store_helpers import STORE_ENV, Published, publish_models
 from tests.store_server import StoreServer
-
-_STORE_ENV = (
-    "LSTM_COMPOSER_HOME",
-    "LSTM_COMPOSER_CATALOGUE",
-    "LSTM_COMPOSER_OFFLINE",
-    "LSTM_COMPOSER_ALLOW_INSECURE",
-    "LSTM_COMPOSER_CONFIG_DIR",
-)
 
 
 @dataclass
@@ -38,7 +30,7 @@ class StoreEnv:
 @pytest.fixture
 def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StoreEnv:
     """An isolated store: home and config file in tmp_path, no offline/insecure/catalogue env."""
-    for name in _STORE_ENV:
+    for name in STORE_ENV:
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
     cfg = tmp_path / "config" / "config.json"

@@ -22,7 +22,8 @@ from tests.store_server import StoreServer
 
 REPO = Path(__file__).resolve().parent.parent
 
-_STORE_ENV = (
+#: Environment variables that point a store somewhere; tests clear them for isolation.
+STORE_ENV = (
     "LSTM_COMPOSER_HOME",
     "LSTM_COMPOSER_CATALOGUE",
     "LSTM_COMPOSER_OFFLINE",
