@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -102,7 +103,7 @@ class ProgressBars:
                 unit_divisor=1024 if is_bytes else 1000,
                 file=self.file or sys.stderr,
                 disable=None,  # tqdm's rule: draw only on a terminal
-                dynamic_ncols=True,
+                **_width(self.file or sys.stderr),
             )
             self._stage = progress.stage
         bar = self._bar
@@ -117,6 +118,16 @@ class ProgressBars:
             self._bar.close()
             self._bar = None
             self._stage = None
+
+
+def _width(stream: TextIO) -> dict[str, Any]:
+    """Follow the terminal's width; a terminal that reports 0 columns (a bare pty, some IDE
+    consoles) would get an empty bar from tqdm, so it gets 80 columns instead."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return {"dynamic_ncols": True}
+    return {"dynamic_ncols": True} if columns > 0 else {"ncols": 80}
 
 
 # -- the parser -----------------------------------------------------------------

@@ -4,12 +4,13 @@ The seed picked its epoch by eye: "150 epochs, when the graphs first reach their
 limits; later models copy the source". Here the same judgement is a rule over
 the checkpoints' figures (validation loss and the scorecard):
 
-    the earliest checkpoint that
-      * is past collapse      (its samples are not one event repeated, and vary enough;
-                             nor is its argmax continuation, the seed's collapse),
-      * does not copy         (8-gram share and longest verbatim run under the limits),
-      * is healthy            (validation loss finite, not risen above its minimum so far),
-      * has reached the floor (validation loss within a small part of its total fall).
+    of the checkpoints that
+      * are past collapse     (their samples are not one event repeated, and vary enough;
+                             nor is their argmax continuation, the seed's collapse),
+      * do not copy           (8-gram share and longest verbatim run under the limits),
+      * are healthy           (validation loss finite, not risen above its minimum so far),
+      * have reached the floor (validation loss within a small part of its total fall),
+    the one with the lowest (smoothed) validation loss.
 
 The limits come from the validation pieces (``Thresholds.from_baseline``): how
 much a *new* piece of the style naturally shares with the training pieces, how
@@ -169,23 +170,28 @@ def choose_epoch(val_loss: Sequence[float], checkpoints: Sequence[dict[str, Any]
             f"8-gram share {f['ngram_share']:.2f}, longest verbatim run {f['copy_run']:g}"
         )
 
-    for v in verdicts:
-        if v.ok:
-            later = [w for w in verdicts if w.epoch > v.epoch]
-            notes = []
-            copying = next((w.epoch for w in later if w.copying), None)
-            rising = next((w.epoch for w in later if w.val in ("rising", "diverged")), None)
-            if rising is not None:
-                notes.append(f"validation loss rising from epoch {rising}")
-            if copying is not None:
-                notes.append(f"copying from epoch {copying}")
-            tail = f"; later checkpoints: {', '.join(notes)}" if notes else ""
-            return Choice(
-                v.epoch,
-                f"earliest checkpoint past collapse, not copying, with validation loss at its floor "
-                f"({figures(v.epoch)}){tail}",
-                verdicts=verdicts,
-            )
+    passing = [v for v in verdicts if v.ok]
+    if passing:
+        # Early stopping's rule among the checkpoints that pass: the one that predicts unseen
+        # pieces of the style best. The copy limits already keep memorisation out, so there is
+        # no reason to prefer an earlier, worse-predicting checkpoint (irish: epoch 10 at 3.17
+        # nats against epoch 15 at 3.03, a 14 % higher perplexity; both copy less than real tunes do).
+        v = min(passing, key=lambda w: (s[w.epoch - 1], w.epoch))
+        later = [w for w in verdicts if w.epoch > v.epoch]
+        notes = []
+        copying = next((w.epoch for w in later if w.copying), None)
+        rising = next((w.epoch for w in later if w.val in ("rising", "diverged")), None)
+        if rising is not None:
+            notes.append(f"validation loss rising from epoch {rising}")
+        if copying is not None:
+            notes.append(f"copying from epoch {copying}")
+        tail = f"; later checkpoints: {', '.join(notes)}" if notes else ""
+        return Choice(
+            v.epoch,
+            f"lowest validation loss among checkpoints past collapse, not copying, at the loss floor "
+            f"({figures(v.epoch)}){tail}",
+            verdicts=verdicts,
+        )
 
     # Nothing passes every rule: relax them one at a time, keeping the most important.
     def best_val(cands: list[Verdict]) -> Verdict:

@@ -44,9 +44,9 @@ def _optional_parsers():
     """Subcommands that live beside their code (train, compose, styles, models)."""
     adders = []
     try:
-        from .train_cli import add_train_parser
+        from .train_cli import add_report_parser, add_train_parser
 
-        adders.append(add_train_parser)
+        adders += [add_train_parser, add_report_parser]
     except ImportError:
         pass
     try:

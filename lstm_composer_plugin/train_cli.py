@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 # (option, TrainSettings field, type, help)
@@ -55,6 +56,25 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         p.add_argument(flag, dest=dest, type=conv, default=None, metavar=metavar, help=text)
     p.set_defaults(func=run_train)
     return p
+
+
+def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train-report", help="write a run's graph, GIF, scorecard and slim metrics into a folder (for docs)"
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="a training run folder (lstm-composer train --out)")
+    p.add_argument("out", metavar="OUT_DIR", help="where to write graphs.png, training.gif, metrics.json, scorecard.md")
+    p.add_argument("--label", default=None, help="how the scorecard names the run (default: RUN_DIR)")
+    p.set_defaults(func=run_report)
+    return p
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    for path in write_report(Path(args.run), Path(args.out), run_label=args.label):
+        print(path)
+    return 0
 
 
 def run_train(args: argparse.Namespace) -> int:

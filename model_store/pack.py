@@ -26,6 +26,7 @@ from typing import IO
 
 from hostapi.results import Progress, ProgressCallback
 
+from .atomic import atomic_file
 from .catalogue import PackMember
 from .errors import PackError
 
@@ -68,29 +69,22 @@ def create_pack(out_path: Path, members: list[tuple[str, Path]]) -> tuple[int, s
         problem = unsafe_name(name)
         if problem:
             raise PackError(f"pack member {name!r}: {problem}")
-    fd, tmp = tempfile.mkstemp(prefix=out_path.name + ".", suffix=".tmp", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            writer = _HashingWriter(fh)
-            # "w|": a pure stream (no seeks), so hashing what is written hashes the archive.
-            with tarfile.open(
-                fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK
-            ) as tf:
-                tf.copybufsize = CHUNK  # default 16 kB copies make a 1 GB pack needlessly slow
-                for name, src in members:
-                    info = tarfile.TarInfo(name)
-                    info.size = Path(src).stat().st_size
-                    info.mtime = _FIXED_MTIME
-                    info.mode = 0o644
-                    info.uid = info.gid = 0
-                    info.uname = info.gname = ""
-                    with open(src, "rb") as fin:
-                        tf.addfile(info, fin)
-        os.replace(tmp, out_path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    # atomic_file: readers never see half an archive, and the published file is world-readable
+    # (a static server often runs as another user; mkstemp alone would leave it 0600).
+    with atomic_file(out_path) as fh:
+        writer = _HashingWriter(fh)
+        # "w|": a pure stream (no seeks), so hashing what is written hashes the archive.
+        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tf:
+            tf.copybufsize = CHUNK  # default 16 kB copies make a 1 GB pack needlessly slow
+            for name, src in members:
+                info = tarfile.TarInfo(name)
+                info.size = Path(src).stat().st_size
+                info.mtime = _FIXED_MTIME
+                info.mode = 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                with open(src, "rb") as fin:
+                    tf.addfile(info, fin)
     return writer.size, writer.hash.hexdigest()
 
 

@@ -14,17 +14,15 @@ model's own ``manifest.json``, read straight from the zip: no music code is impo
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .atomic import atomic_file
 from .catalogue import (
     FILE_NAME_RE,
     FORMAT,
@@ -250,19 +248,11 @@ def _copy_hashed(src: Path, dst: Path) -> tuple[int, str]:
     """Copy atomically, hashing what is copied (what is published is what is hashed)."""
     h = hashlib.sha256()
     size = 0
-    fd, tmp = tempfile.mkstemp(prefix=dst.name + ".", suffix=".tmp", dir=dst.parent)
-    try:
-        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            while block := fin.read(1 << 20):
-                fout.write(block)
-                h.update(block)
-                size += len(block)
-        shutil.copystat(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(dst) as fout, open(src, "rb") as fin:
+        while block := fin.read(1 << 20):
+            fout.write(block)
+            h.update(block)
+            size += len(block)
     return size, h.hexdigest()
 
 

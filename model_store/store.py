@@ -611,6 +611,11 @@ class Store:
             raise CatalogueError(f"catalogue {loaded.catalogue.url} has no model pack")
         styles = loaded.catalogue.styles
         target = self.packs_dir / pack.file
+        have = [m for m in pack.members
+                if m.style in styles and file_matches(self._target(styles[m.style]), m.sha256, m.size)]
+        if pack.members and len(have) == len(pack.members) and not keep:
+            # Everything is installed and verified: fetching a 1 GB pack to install nothing is waste.
+            return PackReport(pack=target, bytes_fetched=0, skipped=[m.style for m in have])
         if self.offline and not file_matches(target, pack.sha256, pack.size):
             raise OfflineError(
                 f"the model pack ({_mb(pack.size)}) is not downloaded and offline mode is on "

@@ -49,7 +49,7 @@ def test_val_state():
     assert val_state([3.0, math.nan, 2.0], 3, T) == "diverged"
 
 
-def test_choice_is_earliest_checkpoint_past_collapse_without_copying():
+def test_choice_is_the_best_validation_loss_past_collapse_without_copying():
     v = val_curve()
     cps = [card(25, run=40, distinct=4)]  # collapsed: one event over and over
     cps += [card(e) for e in (50, 75)]  # still learning: loss above its floor
@@ -57,13 +57,18 @@ def test_choice_is_earliest_checkpoint_past_collapse_without_copying():
     cps += [card(e) for e in (125, 150, 175)]
     cps += [card(e, share=0.8, copy=150) for e in (200, 225, 250, 275, 300)]
     choice = choose_epoch(v, cps, T)
-    assert choice.epoch == 125
+    assert choice.epoch == 175  # 125, 150 and 175 pass; the loss is still easing down to 175
     assert "past collapse" in choice.reason and "copying" in choice.reason
     verdicts = {x.epoch: x for x in choice.verdicts}
     assert verdicts[25].collapsed and not verdicts[25].ok
     assert verdicts[50].val == "falling"
     assert verdicts[100].copying
     assert verdicts[250].copying and verdicts[250].val == "rising"
+    assert all(verdicts[e].ok for e in (125, 150, 175))
+    # A later checkpoint that passes but predicts worse is not preferred to an earlier one.
+    bumpy = list(v)
+    bumpy[170:180] = [x + 0.03 for x in bumpy[170:180]]
+    assert choose_epoch(bumpy, cps, T).epoch == 150
 
 
 def test_choice_skips_diverged_and_rising_loss():
@@ -71,9 +76,9 @@ def test_choice_skips_diverged_and_rising_loss():
     v[60:] = [math.nan] * 40  # the run blew up
     cps = [card(e) for e in (20, 40, 60, 80)]
     choice = choose_epoch(v, cps, T)
-    assert choice.epoch == 20
+    assert choice.epoch == 40  # at the bottom; 60 has risen and 80 is NaN
     verdicts = {x.epoch: x.val for x in judge(v, cps, T)}
-    assert verdicts[80] == "diverged"
+    assert verdicts == {20: "ok", 40: "ok", 60: "rising", 80: "diverged"}
 
 
 def test_fallbacks_when_no_checkpoint_passes():

@@ -285,6 +285,27 @@ def test_progress_bars_draw_one_bar_per_stage():
     assert "compose" in text and "4/4" in text
 
 
+def test_progress_bars_draw_on_a_terminal_that_reports_no_width():
+    """A bare pseudo-terminal says 0 columns; tqdm would draw an empty bar there."""
+    import os
+    import pty
+
+    main_fd, sub_fd = pty.openpty()  # never resized: 0 x 0
+    try:
+        with os.fdopen(sub_fd, "w", closefd=False) as screen:
+            assert os.get_terminal_size(sub_fd).columns == 0
+            bars = ProgressBars(file=screen)
+            for done in range(1, 5):
+                bars(Progress("compose", done, 4, "event"))
+            bars.close()
+            screen.flush()
+        text = os.read(main_fd, 1 << 16).decode()
+    finally:
+        os.close(sub_fd)
+        os.close(main_fd)
+    assert "compose" in text and "4/4" in text and "100%" in text
+
+
 def test_progress_bars_stay_silent_off_a_terminal():
     screen = io.StringIO()
     bars = ProgressBars(file=screen)

@@ -39,7 +39,12 @@ def test_install_pack_installs_every_model_and_removes_the_pack(published, store
     assert published.server.count(pack_path(published)) == 1
     assert published.server.count("/models/bach-e0010.lstmc") == 0
     assert {p.stage for p in seen} == {"download", "extract"}
-    # Again: everything is installed already, nothing is written.
+    # Again: everything is installed and verified, so the pack is not fetched at all (even offline).
+    for again in (store, make_store(store_env.home, published.url, offline=True)):
+        report = again.install_pack()
+        assert sorted(report.skipped) == ["bach", "folk", "jazz"] and report.bytes_fetched == 0
+    assert published.server.count(pack_path(published)) == 1
+    # Asked to keep the pack, it is fetched; still nothing is written over the installed models.
     report = store.install_pack(keep=True)
     assert sorted(report.skipped) == ["bach", "folk", "jazz"] and report.pack.exists()
 

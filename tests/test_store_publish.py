@@ -86,6 +86,18 @@ def test_republish_removes_stale_files_and_skips_its_own_output(tmp_path):
     assert not list((out / "pack").iterdir())
 
 
+def test_published_files_are_readable_by_a_server_running_as_another_user(tmp_path):
+    make_model(tmp_path / "m" / "x.lstmc", "bach", 1)
+    os.chmod(tmp_path / "m" / "x.lstmc", 0o600)  # a private training output
+    old = os.umask(0o022)
+    try:
+        result = publish(tmp_path / "m", tmp_path / "out")
+    finally:
+        os.umask(old)
+    for path in (result.index, result.pack, tmp_path / "out" / "models" / "bach-e0001.lstmc"):
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
 def test_nothing_to_publish(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="no .lstmc model files found"):

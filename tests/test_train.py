@@ -121,6 +121,23 @@ def test_train_writes_checkpoints_graphs_gif_metrics_and_model(corpus, tmp_path)
     with pytest.raises(UsageError, match="already holds a training run"):
         train(corpus, "folk", out, epochs=2)
 
+    # The run's report for the docs, through the command line.
+    report = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "lstm_composer_plugin.cli", "train-report", str(out), str(report),
+                           "--label", "runs/folk"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in report.iterdir()) == ["graphs.png", "metrics.json", "scorecard.md", "training.gif"]
+    card = (report / "scorecard.md").read_text()
+    assert f"Chosen by the user: epoch **{other}**" in card and "`runs/folk` (4 epochs" in card
+    rows = [line.split("|")[1].strip() for line in card.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == ["2", "4"]  # header, then one row per checkpoint
+    assert f"| {other} |" in card and "**chosen**" in card
+    slim = json.loads((report / "metrics.json").read_text())
+    assert slim["history"] == metrics["history"] and all("samples" not in c for c in slim["checkpoints"])
+    proc = subprocess.run([sys.executable, "-m", "lstm_composer_plugin.cli", "train-report", str(tmp_path), str(report)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "metrics.json: no such file" in proc.stderr
+
 
 def test_killed_run_resumes_and_continues_its_epochs(corpus, tmp_path):
     out = tmp_path / "run"
