@@ -209,7 +209,7 @@ def markdown(results: dict[str, dict], seeds: int, command: str) -> str:
         "where max or mean is said. Compositions are 500 events long and most real pieces are shorter, which",
         "favours the human side on the verbatim-run column (a longer piece has more chances to meet a phrase).",
         "",
-        "| style | | pieces | events | longest same-event run (max) | distinct / 100 "
+        "| style | | pieces | events | longest same-event run (median / max) | distinct / 100 "
         "| verbatim run from training (median / max) | copied 8-grams (mean) | nearest style is its own |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -217,7 +217,8 @@ def markdown(results: dict[str, dict], seeds: int, command: str) -> str:
         for who in ("model", "human"):
             s = r[who]
             lines.append(
-                f"| {sid if who == 'model' else ''} | {who} | {s['pieces']} | {s['events']:.0f} | {s['run_max']} "
+                f"| {sid if who == 'model' else ''} | {who} | {s['pieces']} | {s['events']:.0f} "
+                f"| {s['run_median']:.0f} / {s['run_max']} "
                 f"| {s['distinct']:.1f} | {s['copy_run_median']:.0f} / {s['copy_run_max']} | {s['ngram_share']:.1%} "
                 f"| {s['nearest_own']:.0%} |"
             )
@@ -228,6 +229,8 @@ def markdown(results: dict[str, dict], seeds: int, command: str) -> str:
         f"Nearest-style accuracy (pitch-class and duration histograms against each style's training pieces) "
         f"over all styles: compositions {model_acc:.0%}, human validation pieces {human_acc:.0%} "
         f"(chance: {1 / len(results):.0%}).",
+        "",
+        "What the figures mean for each style, and what is left to do: [catalogue.md](catalogue.md#quality).",
         "",
     ]
     return "\n".join(lines)

@@ -74,14 +74,13 @@ def plot_run(
 
     ax = axes[1, 0]
     points(ax, "longest_run", "longest run of one event (median)", color="#7f7f7f")
-    points(ax, "greedy_longest_run", "... under argmax", color="#c7c7c7")
+    points(ax, "greedy_longest_run", "... under argmax (not judged)", color="#c7c7c7")
     limit(ax, thresholds.get("max_run"), "collapse limit", "#7f7f7f")
     ax.set_title("collapse")
     # Runs span 1 (healthy) to the whole sample (one chord under argmax): a log scale shows both.
     ax.set_yscale("log")
     runs = [s.get(k) for s in summ for k in ("longest_run", "greedy_longest_run")]
-    ax.set_ylim(0.8, max([r for r in runs if r] + [thresholds.get("max_greedy_run") or 1, 10]) * 1.5)
-    limit(ax, thresholds.get("max_greedy_run"), "argmax collapse limit", "#c7c7c7")
+    ax.set_ylim(0.8, max([r for r in runs if r] + [10]) * 1.5)
     twin = ax.twinx()
     points(twin, "distinct_per_100", "distinct events per 100", color="#9467bd")
     limit(twin, thresholds.get("min_distinct"), "distinct minimum", "#9467bd")

@@ -5,8 +5,7 @@ limits; later models copy the source". Here the same judgement is a rule over
 the checkpoints' figures (validation loss and the scorecard):
 
     of the checkpoints that
-      * are past collapse     (their samples are not one event repeated, and vary enough;
-                             nor is their argmax continuation, the seed's collapse),
+      * are past collapse     (their samples are not one event repeated, and vary enough),
       * do not copy           (8-gram share and longest verbatim run under the limits),
       * are healthy           (validation loss finite, not risen above its minimum so far),
       * have reached the floor (validation loss within a small part of its total fall),
@@ -33,7 +32,6 @@ from typing import Any
 class Thresholds:
     min_distinct: float = 10.0  # distinct events per 100 (median over the samples)
     max_run: int = 16  # longest run of one event (median over the samples)
-    max_greedy_run: int = 32  # ... and under argmax: the seed's "one repeated note" collapse
     max_copy_share: float = 0.3  # share of generated 8-grams found in the training pieces (mean)
     max_copy_run: int = 24  # longest verbatim run from one training piece (median)
     rise_tol: float = 0.02  # validation loss this far (relative) above its minimum so far: rising
@@ -142,11 +140,11 @@ def judge(val_loss: Sequence[float], checkpoints: Sequence[dict[str, Any]], t: T
     verdicts = []
     for cp in checkpoints:
         s = cp["summary"]
-        collapsed = (
-            s["distinct_per_100"] < t.min_distinct
-            or s["longest_run"] > t.max_run
-            or s.get("greedy_longest_run", 0) > t.max_greedy_run
-        )
+        # Judged on the sampled pieces, which is how the composer plays. The argmax continuation is
+        # reported but not judged: greedy decoding loops on a repeated note in any style full of
+        # them (chinese_folk: runs of 142-200 of 200 at 27 of 30 checkpoints, whose sampled pieces
+        # repeat no more than real songs do), so it vetoed the best checkpoints for no audible reason.
+        collapsed = s["distinct_per_100"] < t.min_distinct or s["longest_run"] > t.max_run
         copying = s["ngram_share"] > t.max_copy_share or s["copy_run"] > t.max_copy_run
         val = val_state(val_loss, int(cp["epoch"]), t)
         ok = not collapsed and not copying and val == "ok"

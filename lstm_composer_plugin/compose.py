@@ -24,7 +24,7 @@ from hostapi.results import ComposeOptions, CompositionResult, Progress
 
 from .engine import NumpyNetwork
 from .errors import ComposerError, ModelFileError, UsageError
-from .guards import DEFAULT_COPY_LIMIT, DEFAULT_MAX_RUN, Guards
+from .guards import DEFAULT_COPY_LIMIT, Guards, style_max_run
 from .midi import Note, Piece, read_midi, write_midi
 from .modelfile import ModelFile, load_model
 from .models import locate_model
@@ -81,7 +81,7 @@ def compose(
     # Hosts may tune the guards through options.extra ("max_run", "copy_limit"; None = off).
     guards = Guards(
         corpus=corpus,
-        max_run=options.extra.get("max_run", DEFAULT_MAX_RUN),
+        max_run=options.extra["max_run"] if "max_run" in options.extra else style_max_run(corpus),
         copy_limit=options.extra.get("copy_limit", DEFAULT_COPY_LIMIT),
     )
 

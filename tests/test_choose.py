@@ -128,10 +128,14 @@ def test_detect_fault(history, expect):
         assert found is not None and expect in found
 
 
-def test_argmax_collapse_counts_as_collapse():
+def test_an_argmax_loop_alone_is_not_collapse():
+    """Greedy decoding loops on repeated notes; the sampled pieces are what the composer plays."""
     v = val_curve(epochs=100, floor_at=10, rise_from=90)
     cps = [card(e) for e in (25, 50)]
-    cps[0]["summary"]["greedy_longest_run"] = 150  # one chord over and over under argmax
+    cps[0]["summary"]["greedy_longest_run"] = 150  # one event over and over under argmax
     cps[1]["summary"]["greedy_longest_run"] = 4
     choice = choose_epoch(v, cps, T)
-    assert choice.epoch == 50 and choice.verdicts[0].collapsed
+    assert not choice.verdicts[0].collapsed and choice.verdicts[0].ok
+    assert choice.epoch == 50  # the lower validation loss, argmax loop or not
+    cps[1]["summary"]["longest_run"] = 40  # the sampled pieces collapse: that counts
+    assert choose_epoch(v, cps, T).epoch == 25

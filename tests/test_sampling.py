@@ -8,7 +8,7 @@ import pytest
 from lstm_composer_plugin.compose import corpus_index
 from lstm_composer_plugin.engine import NumpyNetwork
 from lstm_composer_plugin.errors import UsageError
-from lstm_composer_plugin.guards import Guards, GuardState
+from lstm_composer_plugin.guards import DEFAULT_MAX_RUN, Guards, GuardState, style_max_run
 from lstm_composer_plugin.modelfile import load_model
 from lstm_composer_plugin.sampling import SamplingSettings, sample, sample_tokens
 from lstm_composer_plugin.stats import CorpusIndex, longest_run
@@ -122,3 +122,19 @@ def test_copy_guard_blocks_only_past_the_limit():
     assert gs.copy_blocks().tolist() == [4]
     assert _state([1, 2], corpus=corpus, copy_limit=3).copy_blocks().tolist() == []
     assert _state([5], corpus=corpus, copy_limit=1).copy_blocks().tolist() == [SEP]  # harmless: never drawn
+
+
+def _corpus(pieces: list[list[int]]) -> CorpusIndex:
+    tokens = [t for p in pieces for t in [*p, SEP]]
+    offsets = np.cumsum([0] + [len(p) + 1 for p in pieces])
+    return CorpusIndex(np.array(tokens), offsets, [f"p{i}" for i in range(len(pieces))])
+
+
+def test_style_run_limit_follows_the_training_pieces():
+    # 99 pieces whose longest run is 2 and one with a run of 5: the 99th percentile rounds up to 3.
+    assert style_max_run(_corpus([[1, 1, 2]] * 99 + [[4] * 5])) == 3
+    # Repeated-note styles get longer runs, never beyond the flat cap, never below 3.
+    assert style_max_run(_corpus([[1] * 6 + [2]] * 50)) == 6
+    assert style_max_run(_corpus([[1] * 20] * 50)) == DEFAULT_MAX_RUN
+    assert style_max_run(_corpus([[1, 2, 3]] * 50)) == 3
+    assert style_max_run(None) == DEFAULT_MAX_RUN  # a model without its corpus index
