@@ -5,13 +5,13 @@ Loop guard
     "one repeated note" collapse) or a short cycle (A B A B ...). Before each
     draw the guard looks at the tail of the sequence: if the last ``max_run``
     events are one event, that event is blocked, so no run is ever longer than
-    ``max_run`` (by default the style's own limit, ``style_max_run``); if the tail is a cycle of period 2..``max_cycle`` played at
-    least ``cycle_repeats`` times and over ``cycle_events`` events (a trill may
-    run for 16 events, a bar be played twice, but not a bar three times over),
-    the event that would continue it is blocked. In both
-    cases the temperature of that one draw is multiplied by ``heat`` so the model
-    leaves the rut for a plausible alternative rather than the runner-up of the
-    loop.
+    ``max_run`` (by default the style's own limit, ``style_max_run``); if the
+    tail is a cycle of period 2..``max_cycle`` played at least ``cycle_repeats``
+    times and over ``cycle_events`` events (a trill may run for 16 events, a bar
+    be played twice, but not a bar three times over), the event that would
+    continue it is blocked. In both cases the temperature of that one draw is
+    multiplied by ``heat`` so the model leaves the rut for a plausible
+    alternative rather than the runner-up of the loop.
 
 Copy guard
     With the model's corpus index (the training pieces' tokens, ``stats.CorpusIndex``)
@@ -49,7 +49,9 @@ def style_max_run(corpus: CorpusIndex | None, cap: int = DEFAULT_MAX_RUN) -> int
     """
     if corpus is None or len(corpus.offsets) < 2:
         return cap
-    runs = [longest_run(corpus.tokens[a : b - 1]) for a, b in zip(corpus.offsets[:-1], corpus.offsets[1:], strict=True)]
+    # Each piece is followed by its separator, hence b - 1.
+    bounds = zip(corpus.offsets[:-1], corpus.offsets[1:], strict=True)
+    runs = [longest_run(corpus.tokens[a : b - 1]) for a, b in bounds]
     return int(min(cap, max(MIN_MAX_RUN, np.ceil(np.percentile(runs, 99)))))
 
 

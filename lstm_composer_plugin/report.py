@@ -13,7 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import METRICS_FILE
+from .checkpoints import METRICS_FILE, write_json
+from .choose import Verdict
 from .errors import UsageError
 
 GIF_FRAMES = 24  # enough to see the curves move; a 300-epoch run has 60 checkpoints
@@ -42,7 +43,7 @@ def write_report(run_dir: Path, out_dir: Path, *, run_label: str | None = None) 
     gif = _gif(run_dir, metrics, out_dir / "training.gif")
     if gif is not None:
         written.append(gif)
-    (out_dir / "metrics.json").write_text(json.dumps(slim_metrics(metrics), indent=1) + "\n")
+    write_json(out_dir / "metrics.json", slim_metrics(metrics))
     (out_dir / "scorecard.md").write_text(scorecard_markdown(metrics, run_label or str(run_dir)))
     return [*written, out_dir / "metrics.json", out_dir / "scorecard.md"]
 
@@ -123,19 +124,8 @@ def scorecard_markdown(metrics: dict[str, Any], run_label: str) -> str:
 
 
 def _verdict(v: dict[str, Any] | None, chosen: bool) -> str:
-    if v is None:
-        return "**chosen**" if chosen else ""
-    words = []
-    if v.get("collapsed"):
-        words.append("collapsed")
-    if v.get("copying"):
-        words.append("copying")
-    if v.get("val") and v["val"] != "ok":
-        words.append(f"val {v['val']}")
-    if not words:
-        words.append("ok" if v.get("ok", True) else "")
-    text = ", ".join(w for w in words if w)
-    return f"{text} **chosen**" if chosen else text
+    text = Verdict(**v).words() if v is not None else ""
+    return f"{text} **chosen**".strip() if chosen else text
 
 
 def _units(settings: dict[str, Any]) -> str:
