@@ -151,7 +151,7 @@ def train(
     out_dir: str | os.PathLike[str],
     *,
     resume: bool = False,
-    epoch: int | None = None,
+    epoch: int | str | None = None,  # a checkpoint, or "auto" (the recommendation)
     progress: Callable[[Any], None] | None = None,  # hostapi.results.ProgressCallback
     say: Callable[[str], None] | None = None,
     **settings: Any,
@@ -183,6 +183,8 @@ def train(
         )
     if resume and not existing:
         raise UsageError(f"{out}: nothing to resume (no {ck.RUN_FILE}); start without --resume")
+    if epoch == "auto":  # training ends with the recommendation anyway
+        epoch = None
 
     run = _prepare(corpus_dir, style, out, settings, resume=resume, say=say)
     state, stop_reason = _fit(run, resume=resume, progress=progress, say=say)
@@ -663,8 +665,11 @@ def _check_epoch(out: Path, epoch: int) -> None:
         raise UsageError(f"--epoch {epoch}: no checkpoint at that epoch in {out} (checkpoints: {listing})")
 
 
-def repick(out_dir: str | os.PathLike[str], epoch: int, *, say: Callable[[str], None] | None = None):
-    """``--epoch N`` on an existing run: ship checkpoint N instead, without training (or TensorFlow)."""
+def repick(out_dir: str | os.PathLike[str], epoch: int | str, *, say: Callable[[str], None] | None = None):
+    """``--epoch N`` on an existing run: ship checkpoint N instead, without training (or TensorFlow).
+
+    ``epoch="auto"`` ships the recommendation of the current rule (after the rule changed).
+    """
     from hostapi.results import TrainingResult
 
     from .charts import plot_run
@@ -675,11 +680,15 @@ def repick(out_dir: str | os.PathLike[str], epoch: int, *, say: Callable[[str], 
         doc = ck.read_json(out / ck.METRICS_FILE)
     except FileNotFoundError:
         raise UsageError(f"{out}: no {ck.METRICS_FILE} yet (no checkpoint written): nothing to pick from") from None
-    _check_epoch(out, epoch)
     state = ck.RunState(epoch=doc["epochs_run"], history=doc["history"], checkpoints=doc["checkpoints"],
                         seconds=doc.get("seconds", 0.0), fault=doc.get("fault"))
     thresholds = Thresholds.from_dict(doc["thresholds"])
     recommended = choose_epoch(_judged_series(state), state.checkpoints, thresholds)
+    if epoch == "auto":
+        if recommended.epoch is None:
+            raise UsageError(f"{out}: {recommended.reason}: nothing to pick from")
+        epoch = recommended.epoch
+    _check_epoch(out, epoch)
     choice = recommended if epoch == recommended.epoch else user_choice(epoch, recommended)
     _ship(out, choice, state)
     doc["choice"] = choice.to_dict()

@@ -47,8 +47,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--style", required=True, help="style id of the model (e.g. bach)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, graphs, metrics.json, model.lstmc")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--epoch", type=int, default=None,
-                   help="ship this checkpoint instead of the recommended one (alone on a run: re-pick only)")
+    p.add_argument("--epoch", type=_epoch, default=None, metavar="N|auto",
+                   help="ship this checkpoint instead of the recommended one; 'auto': the recommendation by "
+                        "the current rule (alone on a run: re-pick only, no training)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     for flag, dest, kind, text in _SETTINGS:
         conv = {"units": _units, "duration": _duration}.get(kind, kind)
@@ -56,6 +57,18 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         p.add_argument(flag, dest=dest, type=conv, default=None, metavar=metavar, help=text)
     p.set_defaults(func=run_train)
     return p
+
+
+def _epoch(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an epoch number or 'auto'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"epoch must be at least 1, not {value}")
+    return value
 
 
 def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -116,6 +116,11 @@ def test_train_writes_checkpoints_graphs_gif_metrics_and_model(corpus, tmp_path)
     assert man["epoch"] == other and man["chosen"] and man["choice"]["auto"] is False
     assert f"--epoch {other}" in man["choice"]["reason"]
     assert json.loads((out / "metrics.json").read_text())["choice"]["epoch"] == other
+    # "auto" goes back to the recommendation (what a changed rule would pick), marked automatic again.
+    auto = train(corpus, "folk", out, epoch="auto")
+    man = read_manifest(out / "model.lstmc")
+    assert man["epoch"] == auto.recommended_epoch == result.recommended_epoch and man["choice"]["auto"] is True
+    train(corpus, "folk", out, epoch=other)  # the user's pick again, for the report below
     with pytest.raises(UsageError, match="no checkpoint at that epoch"):
         train(corpus, "folk", out, epoch=3)
     with pytest.raises(UsageError, match="already holds a training run"):
