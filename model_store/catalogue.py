@@ -294,23 +294,16 @@ def load_catalogue(
             raw = path.read_bytes()
         except OSError as exc:
             if cached is not None:
-                return LoadedCatalogue(cached[0], "cache", cached[1],
-                                       f"catalogue {path} unreadable ({exc.strerror or exc}); "
-                                       f"using the copy cached {human_age(time.time() - cached[1])} ago")
+                return _from_cache(cached, f"catalogue {path} unreadable ({exc.strerror or exc}); using the copy")
             raise CatalogueError(f"catalogue {path}: cannot read ({exc.strerror or exc})") from None
-        catalogue, data = parse_catalogue_bytes(raw, url)
-        now = time.time()
-        cache.write(url, data, now)
-        return LoadedCatalogue(catalogue, "file", now)
+        return _parse_and_cache(raw, url, cache, "file")
     if offline:
         if cached is None:
             raise OfflineError(
                 f"offline mode is on (--offline or {ENV_OFFLINE}=1) and the catalogue {url} "
                 "has never been fetched"
             )
-        age = time.time() - cached[1]
-        return LoadedCatalogue(cached[0], "cache", cached[1],
-                               f"offline: using the catalogue cached {human_age(age)} ago")
+        return _from_cache(cached, "offline: using the catalogue")
     if cached is not None and not refresh and time.time() - cached[1] < max_age:
         return LoadedCatalogue(cached[0], "cache", cached[1])
     check_url(url, allow_insecure)
@@ -318,15 +311,21 @@ def load_catalogue(
         raw = _fetch_small(url, timeout, session, allow_insecure)
     except _FetchFailed as exc:
         if cached is not None:
-            age = time.time() - cached[1]
-            return LoadedCatalogue(cached[0], "cache", cached[1],
-                                   f"catalogue {url} unreachable ({exc}); using the copy cached "
-                                   f"{human_age(age)} ago")
+            return _from_cache(cached, f"catalogue {url} unreachable ({exc}); using the copy")
         raise CatalogueError(f"catalogue {url}: {exc} (and no cached copy)") from None
+    return _parse_and_cache(raw, url, cache, "network")
+
+
+def _from_cache(cached: tuple[Catalogue, float], why: str) -> LoadedCatalogue:
+    """The cached copy, with a warning: ``why`` followed by its age."""
+    return LoadedCatalogue(cached[0], "cache", cached[1], f"{why} cached {human_age(time.time() - cached[1])} ago")
+
+
+def _parse_and_cache(raw: bytes, url: str, cache: CatalogueCache, source: str) -> LoadedCatalogue:
     catalogue, data = parse_catalogue_bytes(raw, url)
     now = time.time()
     cache.write(url, data, now)
-    return LoadedCatalogue(catalogue, "network", now)
+    return LoadedCatalogue(catalogue, source, now)
 
 
 class _FetchFailed(Exception):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .atomic import atomic_file
+from .atomic import atomic_file, write_json
 from .catalogue import (
     FILE_NAME_RE,
     FORMAT,
@@ -33,7 +33,6 @@ from .catalogue import (
 )
 from .errors import StoreError, UsageError
 from .pack import create_pack
-from .store import _atomic_write_json
 
 PACK_PREFIX = "lstm-composer-models-"
 MODEL_SUFFIX = ".lstmc"
@@ -207,7 +206,7 @@ def publish(
         }
     # Validate what we are about to publish with the reader's own rules.
     parse_catalogue(index, (base_url or out_dir.resolve().as_uri() + "/") + "index.json")
-    _atomic_write_json(result.index, index)
+    write_json(result.index, index)
     _remove_stale(out_dir, {s.file for s in result.styles}, result.pack)
     return result
 

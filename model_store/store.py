@@ -35,7 +35,7 @@ from filelock import FileLock, Timeout
 from hostapi.results import ProgressCallback, StyleInfo
 
 from . import config
-from .atomic import atomic_file
+from .atomic import write_json
 from .catalogue import (
     FILE_NAME_RE,
     STYLE_ID_RE,
@@ -342,7 +342,7 @@ class Store:
             "epoch": entry.epoch, "quality": entry.quality, "url": entry.url,
             "catalogue": self.catalogue_url, "installed_at": time.time(),
         }
-        _atomic_write_json(vdir / RECORD, record)
+        write_json(vdir / RECORD, record)
 
     def _check(self, model: InstalledModel) -> str | None:
         """Why an installed model cannot be used, or None (re-hashes the file)."""
@@ -630,6 +630,7 @@ class Store:
         def target_for(member: PackMember) -> Path | None:
             entry = styles[member.style]
             path = self._target(entry)
+            # Checked again, not taken from `have`: the store may change while the pack downloads.
             if file_matches(path, entry.sha256, entry.size):
                 if self._read_record(path.parent) is None:
                     self._write_record(entry)
@@ -723,11 +724,6 @@ def _check_zip(path: Path) -> str | None:
     except (zipfile.BadZipFile, OSError) as exc:
         return f"{path} is not a readable model file ({exc})"
     return f"{path}: member {bad} fails its CRC check" if bad else None
-
-
-def _atomic_write_json(path: Path, data: Any) -> None:
-    with atomic_file(path, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
 
 
 def _mb(size: int | None) -> str:
