@@ -34,10 +34,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hostapi.results import ComposeOptions  # noqa: E402
-from lstm_composer_plugin.compose import compose  # noqa: E402
+from lstm_composer_plugin.compose import compose, corpus_index  # noqa: E402
 from lstm_composer_plugin.corpus import load_corpus  # noqa: E402
 from lstm_composer_plugin.midi import read_midi  # noqa: E402
-from lstm_composer_plugin.modelfile import read_manifest  # noqa: E402
+from lstm_composer_plugin.modelfile import load_model, read_manifest  # noqa: E402
 from lstm_composer_plugin.stats import (  # noqa: E402
     CorpusIndex,
     distinct_per_100,
@@ -111,11 +111,11 @@ def load_style(style_id: str, model: Path, corpus_root: Path) -> Style:
 
 
 def copy_index(st: Style) -> CorpusIndex:
-    """The training pieces through the model's vocabulary (what the copy guard sees)."""
-    seqs = [st.vocab.encode(ev) for ev in st.train_events]
-    offsets = np.cumsum([0] + [len(s) + 1 for s in seqs])
-    tokens = np.concatenate([np.asarray(s + [SEP], dtype=np.int32) for s in seqs])
-    return CorpusIndex(tokens, offsets, [f"train {i}" for i in range(len(seqs))])
+    """The training pieces through the model's vocabulary: the copy guard's own index, from the model file."""
+    index = corpus_index(load_model(st.model))
+    if index is None:
+        raise SystemExit(f"{st.model}: the model file carries no corpus index")
+    return index
 
 
 def ngram_val_losses(st: Style, beta: float = 10.0) -> tuple[float, float]:
