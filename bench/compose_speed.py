@@ -26,22 +26,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lstm_composer_plugin.compose import corpus_index  # noqa: E402
-from lstm_composer_plugin.engine import NumpyNetwork  # noqa: E402
-from lstm_composer_plugin.guards import Guards  # noqa: E402
+from lstm_composer_plugin.compose.composer import corpus_index  # noqa: E402
+from lstm_composer_plugin.compose.engine import NumpyNetwork  # noqa: E402
+from lstm_composer_plugin.compose.guards import Guards  # noqa: E402
+from lstm_composer_plugin.compose.sampling import sample_tokens  # noqa: E402
 from lstm_composer_plugin.modelfile import load_model  # noqa: E402
 from lstm_composer_plugin.models import bundled_models  # noqa: E402
-from lstm_composer_plugin.sampling import sample_tokens  # noqa: E402
-from lstm_composer_plugin.tokens import SEP  # noqa: E402
+from lstm_composer_plugin.music.tokens import SEP  # noqa: E402
 
 WINDOW = 100
 
 
 def fresh_full_width_model(path: Path, n_vocab: int = 2546) -> Path:
     """An untrained default-recipe network at full width (speed does not depend on training)."""
-    from lstm_composer_plugin.export import export_model
-    from lstm_composer_plugin.network import NetworkConfig, build_model
-    from lstm_composer_plugin.tokens import Event, EventEncoding, Vocabulary
+    from lstm_composer_plugin.music.tokens import Event, EventEncoding, Vocabulary
+    from lstm_composer_plugin.train.export import export_model
+    from lstm_composer_plugin.train.network import NetworkConfig, build_model
 
     cfg = NetworkConfig(n_vocab=n_vocab)
     vocab = Vocabulary([Event((60 + i % 24,), (6 + i // 24,), 6) for i in range(n_vocab - 1)], [1] * (n_vocab - 1))
@@ -56,7 +56,7 @@ def fresh_full_width_model(path: Path, n_vocab: int = 2546) -> Path:
 
 def reference_loop(model_file, window: np.ndarray, n_events: int, seed: int) -> float:
     """The original composing loop: model.predict on the last 100 events, once per event."""
-    from lstm_composer_plugin.export import keras_model_from_file
+    from lstm_composer_plugin.train.export import keras_model_from_file
 
     model = keras_model_from_file(model_file)
     scalar = model_file.manifest["network"]["input"] == "scalar"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import mido
 
-from lstm_composer_plugin.midi import read_midi
-from lstm_composer_plugin.tokens import piece_to_events
+from lstm_composer_plugin.music.midi import read_midi
+from lstm_composer_plugin.music.tokens import piece_to_events
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 

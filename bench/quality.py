@@ -6,7 +6,7 @@
 For every style in the catalogue it composes ``--seeds`` pieces with the product's own
 ``compose`` (default settings, seeds 1..N, written as MIDI and read back, so what is measured
 is what the user gets) and measures each with the same functions the training scorecard and
-the composer's guards use (``lstm_composer_plugin.stats``):
+the composer's guards use (``lstm_composer_plugin.music.stats``):
 
 - longest run of one repeated event, and distinct events per 100 (collapse and monotony);
 - longest verbatim run shared with one training piece, and the share of the composition's
@@ -34,18 +34,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hostapi.results import ComposeOptions  # noqa: E402
-from lstm_composer_plugin.compose import compose, corpus_index  # noqa: E402
-from lstm_composer_plugin.corpus import load_corpus  # noqa: E402
-from lstm_composer_plugin.midi import read_midi  # noqa: E402
+from lstm_composer_plugin.compose.composer import compose, corpus_index  # noqa: E402
 from lstm_composer_plugin.modelfile import load_model, read_manifest  # noqa: E402
-from lstm_composer_plugin.stats import (  # noqa: E402
+from lstm_composer_plugin.music.corpus import load_corpus  # noqa: E402
+from lstm_composer_plugin.music.midi import read_midi  # noqa: E402
+from lstm_composer_plugin.music.stats import (  # noqa: E402
     CorpusIndex,
     distinct_per_100,
     longest_run,
     style_distance,
     style_stats,
 )
-from lstm_composer_plugin.tokens import SEP, EventEncoding, Vocabulary, piece_to_events  # noqa: E402
+from lstm_composer_plugin.music.tokens import SEP, EventEncoding, Vocabulary, piece_to_events  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,11 +29,11 @@ def worker(args: argparse.Namespace) -> dict:
     """Train one recipe for about ``args.seconds`` and report targets per second."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(REPO))
-    from lstm_composer_plugin.corpus import load_corpus
-    from lstm_composer_plugin.dataset import epoch_rng, make_dataset, split_pieces
-    from lstm_composer_plugin.network import NetworkConfig, build_model
-    from lstm_composer_plugin.tokens import Vocabulary, tokenize_pieces
-    from lstm_composer_plugin.train import TrainSettings, quiet_native_stderr
+    from lstm_composer_plugin.music.corpus import load_corpus
+    from lstm_composer_plugin.music.tokens import Vocabulary, tokenize_pieces
+    from lstm_composer_plugin.train.dataset import epoch_rng, make_dataset, split_pieces
+    from lstm_composer_plugin.train.network import NetworkConfig, build_model
+    from lstm_composer_plugin.train.trainer import TrainSettings, quiet_native_stderr
 
     with quiet_native_stderr():
         import keras

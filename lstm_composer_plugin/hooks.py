@@ -24,16 +24,14 @@ from hostapi.results import (
     TrainingResult,
     TrainOptions,
 )
-
-from .errors import UsageError
+from lstm_composer_plugin.errors import UsageError
 
 PLUGIN = "lstm"
 
 
 def _store(offline: bool = False):
+    from lstm_composer_plugin.models import bundled_models
     from model_store import Store
-
-    from .models import bundled_models
 
     return Store(bundled=bundled_models(), offline=True if offline else None)
 
@@ -45,7 +43,7 @@ def list_styles(offline: bool) -> list[StyleInfo]:
 
 @hookimpl
 def compose(style: str, options: ComposeOptions, progress: ProgressCallback) -> CompositionResult | None:
-    from .compose import compose as compose_style
+    from lstm_composer_plugin.compose.composer import compose as compose_style
 
     # Answer only for styles this plugin has (bundled, installed or in the catalogue), so that
     # another composer plugin gets its turn for the rest.
@@ -60,7 +58,7 @@ def compose(style: str, options: ComposeOptions, progress: ProgressCallback) -> 
 def train(
     corpus_dir: Path, style: str, out_dir: Path, options: TrainOptions, progress: ProgressCallback
 ) -> TrainingResult:
-    from .train import train_with_options
+    from lstm_composer_plugin.train.trainer import train_with_options
 
     result = train_with_options(corpus_dir, style, out_dir, options, progress)
     result.plugin = PLUGIN
@@ -69,16 +67,15 @@ def train(
 
 @hookimpl
 def check_runtime(deep: bool) -> RuntimeReport:
-    from .runtime import check_runtime as check
+    from lstm_composer_plugin.runtime import check_runtime as check
 
     return check(probe_tensorflow=deep, plugin=PLUGIN)
 
 
 @hookimpl
 def manage_models(action: str, args: list[str], progress: ProgressCallback) -> ModelsResult:
+    from lstm_composer_plugin.models import bundled_models
     from model_store.cli import add_models_parser, execute
-
-    from .models import bundled_models
 
     parser = argparse.ArgumentParser(prog="models", add_help=False, exit_on_error=False)
     add_models_parser(parser.add_subparsers(dest="command"))

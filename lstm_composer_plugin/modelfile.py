@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from lstm_composer_plugin.errors import ModelFileError
 from model_store.atomic import atomic_file
-
-from .errors import ModelFileError
 
 FORMAT = "lstm-composer-model"
 FORMAT_VERSION = 1

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import ComposerError, ModelFileError, UsageError
-from .modelfile import SUFFIX
+from lstm_composer_plugin.errors import ComposerError, ModelFileError, UsageError
+from lstm_composer_plugin.modelfile import SUFFIX
 
 BUNDLED_PACKAGE = "lstm_composer_plugin"
 BUNDLED_DIR = "bundled"
@@ -95,7 +95,7 @@ def _store_class():  # -> type[model_store.Store] | None
 
 
 def _bundled_row(name: str, path: Path) -> dict[str, Any]:
-    from .modelfile import read_manifest
+    from lstm_composer_plugin.modelfile import read_manifest
 
     try:
         manifest = read_manifest(path)

@@ -19,16 +19,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_composer_plugin.corpus import find_midi_files
-from lstm_composer_plugin.midi import read_midi
-from lstm_composer_plugin.network import NetworkConfig
-from lstm_composer_plugin.stats import style_stats
-from lstm_composer_plugin.tokens import (
+from lstm_composer_plugin.music.corpus import find_midi_files
+from lstm_composer_plugin.music.midi import read_midi
+from lstm_composer_plugin.music.stats import style_stats
+from lstm_composer_plugin.music.tokens import (
     EventEncoding,
     Vocabulary,
     piece_to_events,
     tokenize_pieces,
 )
+from lstm_composer_plugin.train.network import NetworkConfig
 
 REPO = Path(__file__).resolve().parents[1]
 BACH = REPO.parent / "shared" / "corpus" / "bach"
@@ -65,7 +65,7 @@ def fit_keras(cfg: NetworkConfig, tokens: np.ndarray, *, epochs: int, stride: in
     """build_model + a few real epochs of fit (so the BatchNorm moving statistics move)."""
     import keras
 
-    from lstm_composer_plugin.network import build_model
+    from lstm_composer_plugin.train.network import build_model
 
     keras.utils.set_random_seed(seed)
     model = build_model(cfg)
@@ -91,7 +91,7 @@ def train_tiny_model(
     style: str = "bach",
 ) -> Path:
     """Train a small network on a slice of the Bach corpus and export it as a model file."""
-    from lstm_composer_plugin.export import export_model
+    from lstm_composer_plugin.train.export import export_model
 
     names, events = bach_slice(n_pieces)
     vocab = Vocabulary.build(events, min_count=min_count)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from lstm_composer_plugin.midi import read_midi
 from lstm_composer_plugin.models import bundled_models
+from lstm_composer_plugin.music.midi import read_midi
 from tests.store_server import StoreServer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from lstm_composer_plugin.choose import (
+from lstm_composer_plugin.train.choose import (
     FaultRules,
     Thresholds,
     choose_epoch,

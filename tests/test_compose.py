@@ -11,12 +11,12 @@ import mido
 import pytest
 
 from hostapi.results import ComposeOptions
-from lstm_composer_plugin.compose import compose
+from lstm_composer_plugin.compose.composer import compose
 from lstm_composer_plugin.errors import ComposerError, UsageError
-from lstm_composer_plugin.midi import read_midi
 from lstm_composer_plugin.models import bundled_models, locate_model
-from lstm_composer_plugin.stats import distinct_per_100, longest_run
-from lstm_composer_plugin.tokens import EventEncoding, Vocabulary, notes_to_events
+from lstm_composer_plugin.music.midi import read_midi
+from lstm_composer_plugin.music.stats import distinct_per_100, longest_run
+from lstm_composer_plugin.music.tokens import EventEncoding, Vocabulary, notes_to_events
 from tests.model_fixtures import BACH
 
 pytest_plugins = ["tests.model_fixtures"]  # the tiny_model fixture

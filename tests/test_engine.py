@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_composer_plugin.engine import NumpyNetwork
+from lstm_composer_plugin.compose.engine import NumpyNetwork
 from lstm_composer_plugin.errors import ModelFileError
 from lstm_composer_plugin.modelfile import load_model, save_model
-from lstm_composer_plugin.network import NetworkConfig
-from lstm_composer_plugin.tokens import SEP, EventEncoding, Vocabulary, tokenize_pieces
+from lstm_composer_plugin.music.tokens import SEP, EventEncoding, Vocabulary, tokenize_pieces
+from lstm_composer_plugin.train.network import NetworkConfig
 from tests.model_fixtures import bach_slice, fit_keras, have_tensorflow
 
 pytest_plugins = ["tests.model_fixtures"]  # the tiny_model fixture
@@ -36,7 +36,7 @@ def _randomize_batchnorm(model, rng: np.random.Generator) -> None:
 @needs_tf
 @pytest.mark.parametrize("recipe", ["default", "reference"])
 def test_numpy_matches_keras_next_event_probabilities(recipe, tmp_path):
-    from lstm_composer_plugin.export import export_model
+    from lstm_composer_plugin.train.export import export_model
 
     names, events = bach_slice(8)
     vocab = Vocabulary.build(events, min_count=1)

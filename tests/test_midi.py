@@ -9,7 +9,7 @@ import mido
 import pytest
 
 from lstm_composer_plugin.errors import MidiReadError
-from lstm_composer_plugin.midi import Note, read_midi, write_midi
+from lstm_composer_plugin.music.midi import Note, read_midi, write_midi
 from tests.midi_bytes import key_signature, off, on, pedal, scale, smf, tempo, track
 
 

@@ -13,8 +13,8 @@ import pytest
 import lstm_composer_plugin.hooks as lstm_hooks
 from hostapi import Host
 from hostapi.results import ComposeOptions, Progress, TrainOptions
-from lstm_composer_plugin.midi import read_midi
 from lstm_composer_plugin.models import bundled_models
+from lstm_composer_plugin.music.midi import read_midi
 from model_store.publish import publish
 from tests.model_fixtures import have_tensorflow
 from tests.plugins.dummy import DummyComposer

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_composer_plugin.compose import corpus_index
-from lstm_composer_plugin.engine import NumpyNetwork
+from lstm_composer_plugin.compose.composer import corpus_index
+from lstm_composer_plugin.compose.engine import NumpyNetwork
+from lstm_composer_plugin.compose.guards import DEFAULT_MAX_RUN, Guards, GuardState, style_max_run
+from lstm_composer_plugin.compose.sampling import SamplingSettings, sample, sample_tokens
 from lstm_composer_plugin.errors import UsageError
-from lstm_composer_plugin.guards import DEFAULT_MAX_RUN, Guards, GuardState, style_max_run
 from lstm_composer_plugin.modelfile import load_model
-from lstm_composer_plugin.sampling import SamplingSettings, sample, sample_tokens
-from lstm_composer_plugin.stats import CorpusIndex, longest_run
-from lstm_composer_plugin.tokens import SEP
+from lstm_composer_plugin.music.stats import CorpusIndex, longest_run
+from lstm_composer_plugin.music.tokens import SEP
 
 pytest_plugins = ["tests.model_fixtures"]  # the tiny_model and overfit_model fixtures
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from lstm_composer_plugin.midi import Note, read_midi, write_midi
-from lstm_composer_plugin.tokens import (
+from lstm_composer_plugin.music.midi import Note, read_midi, write_midi
+from lstm_composer_plugin.music.tokens import (
     GRID,
     SEP,
     Event,
@@ -115,5 +115,5 @@ def test_round_trip_keeps_99_percent_of_notes_in_every_style(corpus_dir, tmp_pat
     print("\nround trip, notes kept per style:")
     for name, share in shares.items():
         print(f"  {name:14s} {share:.4%}")
-    assert len(shares) == 14
+    assert len(shares) >= 14  # one per style folder of the corpus (19 since the piano styles came)
     assert min(shares.values()) >= 0.99, shares

@@ -29,10 +29,10 @@ pytestmark = [
 ]
 pytest.importorskip("tensorflow")
 
-from lstm_composer_plugin import checkpoints as ck  # noqa: E402
 from lstm_composer_plugin.errors import UsageError  # noqa: E402
 from lstm_composer_plugin.modelfile import load_model, read_manifest  # noqa: E402
-from lstm_composer_plugin.train import train  # noqa: E402
+from lstm_composer_plugin.train import checkpoints as ck  # noqa: E402
+from lstm_composer_plugin.train.trainer import train  # noqa: E402
 
 TINY = dict(lstm_units=[32, 16], dense_units=16, embedding_dim=8, seq_len=16, batch_size=8,
             samples=4, sample_events=40)
@@ -102,8 +102,8 @@ def test_train_writes_checkpoints_graphs_gif_metrics_and_model(corpus, tmp_path)
     assert mf.arrays["lstm_0.kernel"].dtype == np.float16
 
     # The exported file composes with NumPy alone.
-    from lstm_composer_plugin.engine import NumpyNetwork
-    from lstm_composer_plugin.sampling import sample_tokens
+    from lstm_composer_plugin.compose.engine import NumpyNetwork
+    from lstm_composer_plugin.compose.sampling import sample_tokens
 
     tokens = sample_tokens(NumpyNetwork.from_model(mf), 20, seed=1)
     assert len(tokens[0]) == 20

@@ -83,7 +83,7 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from lstm_composer_plugin.train.report import write_report
 
     for path in write_report(Path(args.run), Path(args.out), run_label=args.label):
         print(path)
@@ -92,7 +92,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    from .train import train
+    from lstm_composer_plugin.train.trainer import train
 
     settings = {dest: getattr(args, dest) for _, dest, _, _ in _SETTINGS if getattr(args, dest, None) is not None}
 

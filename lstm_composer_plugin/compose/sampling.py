@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engine import NumpyNetwork, blas_threads
-from .errors import UsageError
-from .guards import Guards, GuardState, GuardStats
-from .tokens import SEP
+from lstm_composer_plugin.compose.engine import NumpyNetwork, blas_threads
+from lstm_composer_plugin.compose.guards import Guards, GuardState, GuardStats
+from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.music.tokens import SEP
 
 PENALTY_WINDOW = 16  # the repetition penalty looks at this many recent events
 

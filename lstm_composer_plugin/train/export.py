@@ -3,7 +3,7 @@
 Export walks the model's layers in order and writes each one as a ``layers``
 descriptor plus its arrays (``<layername>.<param>``). Dropout is the identity at
 inference and the input layer carries no weights, so neither is written. The
-result can be run by :mod:`lstm_composer_plugin.engine` with NumPy alone.
+result can be run by :mod:`lstm_composer_plugin.compose.engine` with NumPy alone.
 
 Keras is imported only inside the functions here (export needs a model that
 exists, so TensorFlow is already loaded by then); importing this module is cheap.
@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .modelfile import ModelFile, load_model, save_model
-from .network import NetworkConfig
-from .tokens import SEP, EventEncoding, Vocabulary
+from lstm_composer_plugin.modelfile import ModelFile, load_model, save_model
+from lstm_composer_plugin.music.tokens import SEP, EventEncoding, Vocabulary
+from lstm_composer_plugin.train.network import NetworkConfig
 
 WEIGHT_DTYPES = ("float16", "float32")
 
@@ -163,7 +163,7 @@ def keras_model_from_file(model: ModelFile | str | os.PathLike[str]):  # -> kera
     Used to check the NumPy engine against Keras and to time the reference
     ``model.predict`` loop on exactly the weights that are shipped.
     """
-    from .network import build_model
+    from lstm_composer_plugin.train.network import build_model
 
     mf = model if isinstance(model, ModelFile) else load_model(model)
     cfg = NetworkConfig.from_dict(mf.manifest["network"])

@@ -27,16 +27,22 @@ from typing import Any
 
 import numpy as np
 
-from . import checkpoints as ck
-from .choose import Choice, Thresholds, choose_epoch, detect_fault, user_choice
-from .corpus import load_corpus
-from .dataset import epoch_rng, split_pieces
-from .errors import UsageError
-from .modelfile import load_model, save_model
-from .network import RECIPES, NetworkConfig
-from .scorecard import SAMPLE_EVENTS, SAMPLES, baseline, scorecard
-from .stats import CorpusIndex, style_stats
-from .tokens import EventEncoding, Vocabulary, tokenize_pieces
+from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.modelfile import load_model, save_model
+from lstm_composer_plugin.music.corpus import load_corpus
+from lstm_composer_plugin.music.stats import CorpusIndex, style_stats
+from lstm_composer_plugin.music.tokens import EventEncoding, Vocabulary, tokenize_pieces
+from lstm_composer_plugin.train import checkpoints as ck
+from lstm_composer_plugin.train.choose import (
+    Choice,
+    Thresholds,
+    choose_epoch,
+    detect_fault,
+    user_choice,
+)
+from lstm_composer_plugin.train.dataset import epoch_rng, split_pieces
+from lstm_composer_plugin.train.network import RECIPES, NetworkConfig
+from lstm_composer_plugin.train.scorecard import SAMPLE_EVENTS, SAMPLES, baseline, scorecard
 
 log = logging.getLogger(__name__)
 
@@ -315,8 +321,8 @@ def _fit(run: _Run, *, resume: bool, progress, say) -> tuple[ck.RunState, str]:
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
-    from .dataset import make_dataset
-    from .network import build_model
+    from lstm_composer_plugin.train.dataset import make_dataset
+    from lstm_composer_plugin.train.network import build_model
 
     s = run.settings
     if not gpus:
@@ -429,7 +435,7 @@ def recalibrate_batchnorm(model, tokens: np.ndarray, *, input_kind: str, seq_len
     """
     import tensorflow as tf
 
-    from .dataset import chunk_starts
+    from lstm_composer_plugin.train.dataset import chunk_starts
 
     starts = chunk_starts(len(tokens), seq_len, rng)[:chunks]
     x = np.stack([tokens[i : i + seq_len] for i in starts])
@@ -472,8 +478,8 @@ def _duration(seconds: float) -> str:
 
 def _checkpoint(model, run: _Run, state: ck.RunState, *, say) -> Path:
     """Write checkpoint ``state.epoch``: resumable state, exported model, scorecard, graphs, metrics."""
-    from .engine import NumpyNetwork
-    from .export import describe_layers, export_model
+    from lstm_composer_plugin.compose.engine import NumpyNetwork
+    from lstm_composer_plugin.train.export import describe_layers, export_model
 
     epoch = state.epoch
     tmp = ck.begin_checkpoint(run.out, epoch)
@@ -521,7 +527,7 @@ def _judged_series(state: ck.RunState) -> list[float]:
 
 
 def _plot(run: _Run, state: ck.RunState, choice: Choice, path: Path) -> None:
-    from .charts import plot_run
+    from lstm_composer_plugin.train.charts import plot_run
 
     s = run.settings
     plot_run(path, state.history, state.checkpoints, choice=choice.to_dict(),
@@ -552,7 +558,7 @@ def _metrics_doc(run: _Run, state: ck.RunState, choice: Choice, *, status: str,
 
 def _manifest(run: _Run, state: ck.RunState, epoch: int, *, chosen: bool, choice: Choice) -> dict[str, Any]:
     """What the exported model says about itself beyond its weights (docs/model-format.md)."""
-    from .export import opening_counts
+    from lstm_composer_plugin.train.export import opening_counts
 
     s = run.settings
     title = s.title or run.style.replace("_", " ").title()
@@ -624,7 +630,7 @@ def _finish(run: _Run, state: ck.RunState, epoch: int | None, *, status: str, sa
         _ship(run.out, choice, state, run=run)
     _plot(run, state, choice, run.out / ck.GRAPH_FILE)
     frames = [d / ck.GRAPH_FILE for _, d in ck.list_checkpoints(run.out)] + [run.out / ck.GRAPH_FILE]
-    from .charts import make_gif
+    from lstm_composer_plugin.train.charts import make_gif
 
     make_gif(frames, run.out / ck.GIF_FILE)
     ck.write_json(run.out / ck.METRICS_FILE, _metrics_doc(run, state, choice, status=status, recommended=recommended))
@@ -671,8 +677,7 @@ def repick(out_dir: str | os.PathLike[str], epoch: int | str, *, say: Callable[[
     ``epoch="auto"`` ships the recommendation of the current rule (after the rule changed).
     """
     from hostapi.results import TrainingResult
-
-    from .charts import plot_run
+    from lstm_composer_plugin.train.charts import plot_run
 
     say = say or log.info
     out = Path(out_dir)

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .stats import CorpusIndex, longest_run
-from .tokens import SEP
+from lstm_composer_plugin.music.stats import CorpusIndex, longest_run
+from lstm_composer_plugin.music.tokens import SEP
 
 DEFAULT_MAX_RUN = 8
 MIN_MAX_RUN = 3  # a note repeated three times is ordinary in any style

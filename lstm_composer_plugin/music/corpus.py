@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import MidiReadError, UsageError
-from .midi import Piece, read_midi
-from .tokens import Event, EventEncoding, Vocabulary, piece_to_events
+from lstm_composer_plugin.errors import MidiReadError, UsageError
+from lstm_composer_plugin.music.midi import Piece, read_midi
+from lstm_composer_plugin.music.tokens import Event, EventEncoding, Vocabulary, piece_to_events
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import ComposerError
-from .midi import Note
+from lstm_composer_plugin.errors import ComposerError
+from lstm_composer_plugin.music.midi import Note
 
 PNG_EXTRA = "pip install 'lstm-composer-plugin[png]'"
 

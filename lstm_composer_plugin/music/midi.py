@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import MidiReadError
+from lstm_composer_plugin.errors import MidiReadError
 
 DRUM_CHANNEL = 9
 MAX_DELTA_BEATS = 64  # a longer silence is a damaged file, not music: cap it

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tokens import SEP, Event
+from lstm_composer_plugin.music.tokens import SEP, Event
 
 NGRAM = 8  # the copy share counts 8-grams: about two bars of melody
 DURATION_BINS = np.array([0, 3, 6, 9, 12, 18, 24, 36, 48, 72, 96, 1 << 30])  # grid steps at GRID=24

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .errors import ComposerError, UsageError
+from lstm_composer_plugin.errors import ComposerError, UsageError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -44,19 +44,19 @@ def _optional_parsers():
     """Subcommands that live beside their code (train, compose, styles, models)."""
     adders = []
     try:
-        from .train_cli import add_report_parser, add_train_parser
+        from lstm_composer_plugin.cli.train import add_report_parser, add_train_parser
 
         adders += [add_train_parser, add_report_parser]
     except ImportError:
         pass
     try:
-        from .compose_cli import add_compose_parser, add_styles_parser
+        from lstm_composer_plugin.cli.compose import add_compose_parser, add_styles_parser
 
         adders += [add_compose_parser, add_styles_parser]
     except ImportError:
         pass
     try:
-        from .models_cli import add_models_parser
+        from lstm_composer_plugin.cli.models import add_models_parser
 
         adders.append(add_models_parser)
     except ImportError:
@@ -65,7 +65,7 @@ def _optional_parsers():
 
 
 def run_corpus_inspect(args: argparse.Namespace) -> int:
-    from .corpus import load_corpus
+    from lstm_composer_plugin.music.corpus import load_corpus
 
     if args.min_count < 1:
         raise UsageError(f"--min-count must be at least 1, not {args.min_count}")

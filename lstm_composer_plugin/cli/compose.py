@@ -44,9 +44,8 @@ def add_styles_parser(sub: Any) -> None:
 
 def run_compose(args: argparse.Namespace) -> int:
     from hostapi.results import ComposeOptions
-
-    from .compose import compose
-    from .errors import UsageError
+    from lstm_composer_plugin.compose.composer import compose
+    from lstm_composer_plugin.errors import UsageError
 
     if not args.style and not args.model:
         raise UsageError("compose needs --style NAME (or --model FILE)")
@@ -73,7 +72,7 @@ def run_compose(args: argparse.Namespace) -> int:
 
 
 def run_styles(args: argparse.Namespace) -> int:
-    from .models import list_styles
+    from lstm_composer_plugin.models import list_styles
 
     rows, warnings = list_styles(offline=args.offline)
     for w in warnings:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .stats import (
+from lstm_composer_plugin.music.stats import (
     CorpusIndex,
     distinct_per_100,
     duration_hist,
@@ -35,7 +35,7 @@ from .stats import (
     longest_run,
     pitch_class_hist,
 )
-from .tokens import SEP, Vocabulary
+from lstm_composer_plugin.music.tokens import SEP, Vocabulary
 
 SAMPLES = 8  # K compositions per checkpoint
 SAMPLE_EVENTS = 200  # events each: long enough for runs and copies to show, quick to sample
@@ -100,7 +100,7 @@ def scorecard(
     seed: int = SEEDS[0],
 ) -> dict[str, Any]:
     """Sample ``samples`` pieces from ``net`` (one batch: a step costs a matrix product) and score them."""
-    from .sampling import sample_tokens
+    from lstm_composer_plugin.compose.sampling import sample_tokens
 
     seqs = sample_tokens(net, n_events, seed=seed, temperature=1.0, guards=None, batch=samples)
     scores = [score_sequence(s, index, stats, vocab) for s in seqs]

@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelFileError
-from .modelfile import ModelFile, load_model
+from lstm_composer_plugin.errors import ModelFileError
+from lstm_composer_plugin.modelfile import ModelFile, load_model
 
 F32 = np.float32
 

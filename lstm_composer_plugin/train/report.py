@@ -13,9 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import METRICS_FILE, write_json
-from .choose import Verdict
-from .errors import UsageError
+from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.train.checkpoints import METRICS_FILE, write_json
+from lstm_composer_plugin.train.choose import Verdict
 
 GIF_FRAMES = 24  # enough to see the curves move; a 300-epoch run has 60 checkpoints
 GIF_WIDTH = 560
@@ -56,7 +56,7 @@ def slim_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _gif(run_dir: Path, metrics: dict[str, Any], path: Path) -> Path | None:
-    from .charts import make_gif  # pillow: the train extra
+    from lstm_composer_plugin.train.charts import make_gif  # pillow: the train extra
 
     epochs = [c["epoch"] for c in metrics.get("checkpoints", [])]
     frames = [run_dir / "checkpoints" / f"epoch_{e:04d}" / "graphs.png" for e in epochs]

@@ -21,16 +21,26 @@ from typing import Any
 import numpy as np
 
 from hostapi.results import ComposeOptions, CompositionResult, Progress
-
-from .engine import NumpyNetwork
-from .errors import ComposerError, ModelFileError, UsageError
-from .guards import DEFAULT_COPY_LIMIT, Guards, style_max_run
-from .midi import Note, Piece, read_midi, write_midi
-from .modelfile import ModelFile, load_model
-from .models import locate_model
-from .sampling import Sample, SamplingSettings, sample
-from .stats import CorpusIndex, distinct_per_100, longest_run, style_distance
-from .tokens import SEP, EventEncoding, Vocabulary, events_to_notes, notes_to_events
+from lstm_composer_plugin.compose.engine import NumpyNetwork
+from lstm_composer_plugin.compose.guards import DEFAULT_COPY_LIMIT, Guards, style_max_run
+from lstm_composer_plugin.compose.sampling import Sample, SamplingSettings, sample
+from lstm_composer_plugin.errors import ComposerError, ModelFileError, UsageError
+from lstm_composer_plugin.modelfile import ModelFile, load_model
+from lstm_composer_plugin.models import locate_model
+from lstm_composer_plugin.music.midi import Note, Piece, read_midi, write_midi
+from lstm_composer_plugin.music.stats import (
+    CorpusIndex,
+    distinct_per_100,
+    longest_run,
+    style_distance,
+)
+from lstm_composer_plugin.music.tokens import (
+    SEP,
+    EventEncoding,
+    Vocabulary,
+    events_to_notes,
+    notes_to_events,
+)
 
 PLUGIN = "lstm"
 DEFAULT_LENGTH = 500  # events, about the reference's 500 notes
@@ -145,7 +155,7 @@ def compose(
         paths.append(target)
         reports.append(report)
         if options.png and k == 0:
-            from .pianoroll import render_pianoroll
+            from lstm_composer_plugin.compose.pianoroll import render_pianoroll
 
             png_path = render_pianoroll(notes, target.with_suffix(".png"), bpm=primer.bpm, title=f"{style}, seed {seed}")
     notify(Progress("compose", n_new, n_new, "event", f"wrote {paths[0]}"))

@@ -15,8 +15,7 @@ def add_models_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    from lstm_composer_plugin.models import bundled_models
     from model_store.cli import run_models as run_store
-
-    from .models import bundled_models
 
     return run_store(args, bundled=bundled_models())
