@@ -10,6 +10,10 @@ Layout (see docs/model-format.md)::
 Vocabulary and weights live in one file and the manifest carries a hash over the arrays,
 so they can never be mismatched. ``format_version`` lets a newer writer refuse an older reader
 with a clear message instead of a shape error deep in the engine.
+
+This is the one module that knows the format: ``Manifest`` types the manifest's fields
+(``encoding`` and ``vocabulary`` stay dicts owned by ``music.tokens``), ``read_manifest`` reads
+one, ``model_info`` turns it into what the model store needs to know (``model_store.ModelInfo``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,10 +38,117 @@ FORMAT_VERSION = 1
 SUFFIX = ".lstmc"
 
 
+@dataclass(frozen=True)
+class Manifest(Mapping[str, Any]):
+    """The typed view of ``manifest.json`` (see docs/model-format.md).
+
+    ``raw`` keeps every key as read (including ones a newer writer added); the Mapping methods
+    (``m["epoch"]``, ``m.get("stats")``, ``"layers" in m``) read it, so code written against the
+    plain dict keeps working.
+    """
+
+    style: str = ""
+    title: str = ""
+    description: str = ""
+    model_id: str = ""
+    epoch: int | None = None
+    chosen: bool = False
+    format_version: int = FORMAT_VERSION
+    created: str = ""
+    choice: dict[str, Any] = field(default_factory=dict)  # {"epoch", "reason", "auto"}
+    network: dict[str, Any] = field(default_factory=dict)  # NetworkConfig.to_dict()
+    layers: list[dict[str, Any]] = field(default_factory=list)  # the inference graph
+    encoding: dict[str, Any] = field(default_factory=dict)  # owned by music.tokens
+    vocabulary: dict[str, Any] = field(default_factory=dict)  # owned by music.tokens
+    metrics: dict[str, Any] = field(default_factory=dict)
+    corpus: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, Any] | str = field(default_factory=dict)  # a short summary
+    versions: dict[str, Any] = field(default_factory=dict)
+    weights_dtype: str = ""
+    arrays_sha256: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
+        """Typed fields from a manifest dict; a field of the wrong type reads as its default."""
+        d = dict(data)
+
+        def text(key: str) -> str:
+            v = d.get(key)
+            return v if isinstance(v, str) else ""
+
+        def mapping(key: str) -> dict[str, Any]:
+            v = d.get(key)
+            return v if isinstance(v, dict) else {}
+
+        epoch = d.get("epoch")
+        version = d.get("format_version")
+        quality = d.get("quality")
+        layers = d.get("layers")
+        return cls(
+            style=text("style"), title=text("title"), description=text("description"),
+            model_id=text("model_id"),
+            epoch=int(epoch) if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) else None,
+            chosen=d.get("chosen") is True,
+            format_version=version if isinstance(version, int) else FORMAT_VERSION,
+            created=text("created"), choice=mapping("choice"), network=mapping("network"),
+            layers=layers if isinstance(layers, list) else [], encoding=mapping("encoding"),
+            vocabulary=mapping("vocabulary"), metrics=mapping("metrics"), corpus=mapping("corpus"),
+            stats=mapping("stats"),
+            quality=quality if isinstance(quality, (dict, str)) else {},
+            versions=mapping("versions"), weights_dtype=text("weights_dtype"),
+            arrays_sha256=text("arrays_sha256"), raw=d,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """``raw`` with the typed fields written over it (what ``save_model`` stores)."""
+        out = dict(self.raw)
+        for name in self.__dataclass_fields__:
+            if name == "raw":
+                continue
+            value = getattr(self, name)
+            if value in (None, "", {}, []) and name not in self.raw:
+                continue  # do not invent keys the writer did not set
+            out[name] = value
+        return out
+
+    def quality_text(self) -> str:
+        """One short line for catalogues and listings (``"val_loss 1.92, accuracy 0.42"``)."""
+        q = self.quality
+        if isinstance(q, str):
+            text = q
+        else:
+            parts = []
+            for k, v in q.items():
+                if isinstance(v, float):
+                    v = f"{v:.3g}"
+                if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+                    parts.append(f"{k} {v}")
+            text = ", ".join(parts)
+        text = " ".join(text.split())
+        return text if len(text) <= 200 else text[:199] + "…"
+
+    # Mapping over ``raw``: the manifest as the dict it was read from.
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
 @dataclass
 class ModelFile:
     manifest: dict[str, Any]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def info(self) -> Manifest:
+        """The manifest, typed."""
+        return Manifest.from_dict(self.manifest)
 
     @property
     def style(self) -> str:
@@ -79,8 +191,8 @@ def save_model(path: str | os.PathLike[str], manifest: dict[str, Any], arrays: d
     return path
 
 
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Only the manifest (cheap: no arrays are decompressed)."""
+def read_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Only the manifest, typed (cheap: no arrays are decompressed); ``.raw`` is the dict."""
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
@@ -89,8 +201,10 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFileError(f"{path}: no such model file") from None
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise ModelFileError(f"{path}: not an lstm-composer model file ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise ModelFileError(f"{path}: not an lstm-composer model file (no model manifest)")
     _check_version(path, manifest)
-    return manifest
+    return Manifest.from_dict(manifest)
 
 
 def load_model(path: str | os.PathLike[str], verify: bool = True) -> ModelFile:

@@ -15,8 +15,12 @@ Format (``format_version`` 1; unknown keys are ignored so that newer writers sta
     }
 
 URLs are absolute or relative to the catalogue's own URL. Every load is validated; a malformed
-catalogue is a ``CatalogueError`` naming the field (``styles[2].sha256: ...``). The last good
-copy of each catalogue URL is cached and used when offline or when the network fails.
+or inconsistent catalogue (or one that is not JSON) is a ``CatalogueInvalid`` naming the URL and
+the field (``styles[2].sha256: ...``); one that cannot be fetched (HTTP 404, connection refused,
+unreadable file) with no cached copy is a ``CatalogueUnavailable`` naming the URL and the cause.
+The last good copy of each catalogue URL is cached and used when offline or when the network
+fails. A cache that cannot be saved (a read-only store) is a warning, not an error: the fetched
+catalogue is still used.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import requests
 from .atomic import atomic_file
 from .config import ENV_OFFLINE
 from .download import USER_AGENT, check_url, describe_network_error, file_url_path
-from .errors import CatalogueError, OfflineError
+from .errors import CatalogueError, CatalogueInvalid, CatalogueUnavailable, OfflineError
 
 FORMAT = "lstm-composer-catalogue"
 FORMAT_VERSION = 1
@@ -109,8 +113,8 @@ class _Checker:
     def __init__(self, url: str):
         self.url = url
 
-    def fail(self, where: str, problem: str) -> CatalogueError:
-        return CatalogueError(f"catalogue {self.url}: {where}: {problem}")
+    def fail(self, where: str, problem: str) -> CatalogueInvalid:
+        return CatalogueInvalid(f"catalogue {self.url}: {where}: {problem}")
 
     def obj(self, value: Any, where: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -234,7 +238,7 @@ def parse_catalogue_bytes(raw: bytes, url: str) -> tuple[Catalogue, Any]:
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise CatalogueError(f"catalogue {url}: not valid JSON ({exc})") from None
+        raise CatalogueInvalid(f"catalogue {url}: not valid JSON ({exc})") from None
     return parse_catalogue(data, url), data
 
 
@@ -260,11 +264,17 @@ class CatalogueCache:
         except (OSError, ValueError, KeyError, TypeError, AttributeError, CatalogueError):
             return None  # a damaged cache is no cache
 
-    def write(self, url: str, data: Any, fetched_at: float) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def write(self, url: str, data: Any, fetched_at: float) -> str | None:
+        """Save a copy; returns why it could not be saved (a read-only store), or None."""
         path = self._path(url)
-        with atomic_file(path, "w") as fh:
-            json.dump({"url": url, "fetched_at": fetched_at, "index": data}, fh)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with atomic_file(path, "w") as fh:
+                json.dump({"url": url, "fetched_at": fetched_at, "index": data}, fh)
+        except OSError as exc:
+            return (f"could not save the catalogue cache in {self.directory} "
+                    f"({exc.strerror or exc}); offline use will not have this copy")
+        return None
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -295,7 +305,8 @@ def load_catalogue(
         except OSError as exc:
             if cached is not None:
                 return _from_cache(cached, f"catalogue {path} unreadable ({exc.strerror or exc}); using the copy")
-            raise CatalogueError(f"catalogue {path}: cannot read ({exc.strerror or exc})") from None
+            raise CatalogueUnavailable(
+                f"catalogue {path}: cannot read ({exc.strerror or exc})") from None
         return _parse_and_cache(raw, url, cache, "file")
     if offline:
         if cached is None:
@@ -312,7 +323,7 @@ def load_catalogue(
     except _FetchFailed as exc:
         if cached is not None:
             return _from_cache(cached, f"catalogue {url} unreachable ({exc}); using the copy")
-        raise CatalogueError(f"catalogue {url}: {exc} (and no cached copy)") from None
+        raise CatalogueUnavailable(f"catalogue {url}: {exc} (and no cached copy)") from None
     return _parse_and_cache(raw, url, cache, "network")
 
 
@@ -324,8 +335,7 @@ def _from_cache(cached: tuple[Catalogue, float], why: str) -> LoadedCatalogue:
 def _parse_and_cache(raw: bytes, url: str, cache: CatalogueCache, source: str) -> LoadedCatalogue:
     catalogue, data = parse_catalogue_bytes(raw, url)
     now = time.time()
-    cache.write(url, data, now)
-    return LoadedCatalogue(catalogue, source, now)
+    return LoadedCatalogue(catalogue, source, now, cache.write(url, data, now))
 
 
 class _FetchFailed(Exception):
@@ -349,7 +359,8 @@ def _fetch_small(
                     last = f"server error (HTTP {resp.status_code})"
                     continue
                 if resp.status_code != 200:
-                    raise _FetchFailed(f"HTTP {resp.status_code}")
+                    reason = f" {resp.reason.lower()}" if resp.reason else ""
+                    raise _FetchFailed(f"HTTP {resp.status_code}{reason}")
                 body = bytearray()
                 for chunk in resp.iter_content(1 << 16):
                     body += chunk
@@ -372,19 +383,3 @@ def human_age(seconds: float) -> str:
     if seconds < 36 * 3600:
         return f"{seconds / 3600:.0f} h"
     return f"{seconds / 86400:.0f} days"
-
-
-def read_model_manifest(path: Path) -> dict[str, Any]:
-    """``manifest.json`` of an ``.lstmc`` model (a zip), without importing the music code."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            data = json.loads(zf.read("manifest.json"))
-    except FileNotFoundError:
-        raise CatalogueError(f"{path}: no such model file") from None
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise CatalogueError(f"{path}: not an lstm-composer model file ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != "lstm-composer-model":
-        raise CatalogueError(f"{path}: not an lstm-composer model file (no model manifest)")
-    return data

@@ -33,6 +33,7 @@ DEFAULT_CATALOGUE_URL: str | None = None
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _CONFIG_KEYS = {"catalogue": str, "offline": bool, "allow_insecure": bool}
+_FLAG_ENV = {"offline": ENV_OFFLINE, "allow_insecure": ENV_ALLOW_INSECURE}
 
 
 def store_home() -> Path:
@@ -85,24 +86,28 @@ def env_flag(name: str) -> bool | None:
     raise ConfigError(f"environment variable {name}={raw!r}: use 1/0, true/false, yes/no or on/off")
 
 
-def is_offline(explicit: bool | None = None) -> bool:
-    """Offline mode: never touch the network (flag > $LSTM_COMPOSER_OFFLINE > config file)."""
+def flag(key: str, explicit: bool | None = None) -> bool:
+    """A boolean setting: explicit value (a CLI flag) > its environment variable > config file.
+
+    ``key`` is a config-file key: "offline" ($LSTM_COMPOSER_OFFLINE) or "allow_insecure"
+    ($LSTM_COMPOSER_ALLOW_INSECURE, plain http to non-loopback hosts; off unless opted in).
+    """
     if explicit is not None:
         return explicit
-    env = env_flag(ENV_OFFLINE)
+    env = env_flag(_FLAG_ENV[key])
     if env is not None:
         return env
-    return bool(read_config().get("offline") or False)
+    return bool(read_config().get(key) or False)
+
+
+def is_offline(explicit: bool | None = None) -> bool:
+    """Offline mode: never touch the network (``flag("offline", explicit)``)."""
+    return flag("offline", explicit)
 
 
 def allow_insecure(explicit: bool | None = None) -> bool:
-    """Whether plain http to non-loopback hosts is allowed (off unless the user opts in)."""
-    if explicit is not None:
-        return explicit
-    env = env_flag(ENV_ALLOW_INSECURE)
-    if env is not None:
-        return env
-    return bool(read_config().get("allow_insecure") or False)
+    """Whether plain http to non-loopback hosts is allowed (``flag("allow_insecure", explicit)``)."""
+    return flag("allow_insecure", explicit)
 
 
 def catalogue_url(explicit: str | None = None) -> str | None:

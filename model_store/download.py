@@ -8,13 +8,18 @@ What this takes from the usual tools and what it avoids:
   per-target file lock so concurrent processes download once. Its known failure is waiting
   forever on a lock left behind; here the lock is an OS lock (``flock``), which the kernel drops
   when its holder dies, and a waiter that sees no progress from a live holder for
-  ``lock_stall_timeout`` seconds gives up with a message instead of hanging.
+  ``lock_stall_timeout`` seconds gives up with a message instead of hanging. The lock file is
+  removed on release (``lock.RemovableLock`` says how, without the usual race), so a store
+  holds no ``.lock`` files once its downloads are done.
 * A server that ignores Range (answers 200) gets a clean restart; a 206 that starts elsewhere
   than asked is not trusted either.
 
 Body bytes are read with ``read1`` straight from the socket so that every byte received before a
 connection cut is written and kept (a buffered ``read(n)`` can lose its partial buffer), and the
 sha256 is computed on the fly so that verifying a 1 GB file costs no second pass.
+
+Over 400 lines because one download is one state machine (lock, sidecar, attempt, stream,
+verify, rename) that reads best in one place; URL checks and hashing helpers sit beside it.
 """
 
 from __future__ import annotations
@@ -33,14 +38,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import requests
 import urllib3.exceptions
-from filelock import FileLock, Timeout
-
-from hostapi.results import Progress, ProgressCallback
 
 from .config import ENV_ALLOW_INSECURE, ENV_OFFLINE
 from .errors import (
@@ -49,7 +52,10 @@ from .errors import (
     IntegrityError,
     LockBusyError,
     OfflineError,
+    StoreNotWritable,
 )
+from .lock import LockTimeout, RemovableLock
+from .records import Progress, ProgressCallback, as_progress_callback
 
 USER_AGENT = "lstm-composer-model-store/0.1"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -164,14 +170,14 @@ def target_lock(
     """
     lock_file = lock_path_for(target)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_file))
+    lock = RemovableLock(lock_file)
     last_seen: tuple[int, int] | None = None
     last_change = time.monotonic()
     while True:
         try:
             lock.acquire(timeout=0.2, poll_interval=0.05)
             break
-        except Timeout:
+        except LockTimeout:
             pass
         seen = _stat_key(watch)
         now = time.monotonic()
@@ -269,7 +275,7 @@ def download(
     *,
     sha256: str,
     size: int | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressCallback | Any = None,
     label: str = "",
     options: DownloadOptions | None = None,
     session: requests.Session | None = None,
@@ -279,8 +285,9 @@ def download(
 
     Never touches the network when ``target`` already matches (unless ``force``). Whatever
     fails, an existing ``target`` is left as it was: new bytes only replace it after
-    verification.
+    verification. ``progress``: a ``ProgressCallback`` or a tqdm-like object.
     """
+    progress = as_progress_callback(progress)
     opts = options or DownloadOptions()
     target = Path(target)
     sha256 = sha256.lower()
@@ -296,20 +303,26 @@ def download(
         )
     check_url(url, opts.allow_insecure)
     part = target.with_name(target.name + ".part")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target_lock(
-        target,
-        watch=part,
-        stall_timeout=opts.lock_stall_timeout,
-        progress=progress,
-        label=label,
-        total=size,
-    ):
-        # Another process may have finished while we waited for the lock.
-        if not force and file_matches(target, sha256, size):
-            return DownloadResult(target, target.stat().st_size, sha256, reused=True)
-        job = _Job(url, target, part, sha256, size, progress, label, opts, session)
-        return job.run()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target_lock(
+            target,
+            watch=part,
+            stall_timeout=opts.lock_stall_timeout,
+            progress=progress,
+            label=label,
+            total=size,
+        ):
+            # Another process may have finished while we waited for the lock.
+            if not force and file_matches(target, sha256, size):
+                return DownloadResult(target, target.stat().st_size, sha256, reused=True)
+            job = _Job(url, target, part, sha256, size, progress, label, opts, session)
+            return job.run()
+    except OSError as exc:  # the folder, lock or sidecar cannot be written (network errors are
+        # handled inside the job)
+        raise StoreNotWritable(
+            f"{label}: cannot write {exc.filename or target.parent} ({exc.strerror or exc})"
+        ) from None
 
 
 class _Job:

@@ -1,19 +1,16 @@
-"""User-facing store errors: every message is one line that names the style, file or URL at fault.
+"""The store's own errors: every message is one line that names the style, file or URL at fault.
 
-The CLI prints ``str(exc)`` and exits with ``exc.exit_code`` (1 for failures, 2 for usage);
-anything that is not a ``StoreError`` is a bug and may show a traceback.
+``StoreError`` is a plain ``Exception`` (the store depends on no host or plugin package). A
+command-line tool prints ``str(exc)`` and exits with ``exc.exit_code`` (1 for failures, 2 for
+usage); a plugin converts it to its own error type with the same message. Anything that is not a
+``StoreError`` is a bug and may show a traceback.
 """
 
 from __future__ import annotations
 
-from hostapi.host import UserError
 
-
-class StoreError(UserError):
-    """Base of every error a user can cause or meet (bad catalogue, network, missing model).
-
-    A ``hostapi`` ``UserError``, so a host shows it as one line with the plugin's name.
-    """
+class StoreError(Exception):
+    """Base of every error a user can cause or meet (bad catalogue, network, missing model)."""
 
     exit_code = 1
 
@@ -23,7 +20,17 @@ class ConfigError(StoreError):
 
 
 class CatalogueError(StoreError):
-    """The catalogue is missing, unreachable with no cached copy, or malformed."""
+    """The catalogue cannot be used: see the two subclasses for why."""
+
+
+class CatalogueUnavailable(CatalogueError):
+    """The catalogue could not be fetched (HTTP 404, connection refused, timeout, unreadable file)
+    and no cached copy exists; or none is configured."""
+
+
+class CatalogueInvalid(CatalogueError):
+    """The catalogue was fetched but is not one: not JSON, a wrong format, a bad or inconsistent
+    field (the message names the field, e.g. ``styles[2].sha256``)."""
 
 
 class UnknownStyleError(StoreError):
@@ -40,6 +47,14 @@ class UsageError(StoreError):
 
 class OfflineError(StoreError):
     """Offline mode is on and what was asked for needs the network."""
+
+
+class StoreNotWritable(StoreError):
+    """The store folder cannot be written (read-only, full, not a folder) for an install."""
+
+
+class InvalidModelError(StoreError):
+    """A caller's ``describe`` function found that a file is not a model it can describe."""
 
 
 class DownloadError(StoreError):

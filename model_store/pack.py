@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from hostapi.results import Progress, ProgressCallback
-
 from .atomic import atomic_file
 from .catalogue import PackMember
 from .errors import PackError
+from .records import Progress, ProgressCallback
 
 CHUNK = 1 << 20
 _FIXED_MTIME = 1577836800  # 2020-01-01: the same models give the same pack bytes

@@ -1,7 +1,8 @@
 """Publish exported models as a static catalogue any HTTP server can serve.
 
-``publish(MODELS_DIR, OUT_DIR)`` finds ``*.lstmc`` files under MODELS_DIR (a training output
-folder works), picks one export per style, and writes::
+``publish(MODELS_DIR, OUT_DIR, describe=...)`` finds model files (``*.lstmc`` unless told
+otherwise) under MODELS_DIR (a training output folder works), picks one export per style, and
+writes::
 
     OUT_DIR/index.json                               the catalogue (written last, atomically)
     OUT_DIR/models/<version>.lstmc                   one model per style
@@ -9,7 +10,8 @@ folder works), picks one export per style, and writes::
 
 URLs in the index are relative (so ``python -m http.server`` in OUT_DIR is a working catalogue)
 unless ``base_url`` is given. The style id, title, description, epoch and quality come from the
-model's own ``manifest.json``, read straight from the zip: no music code is imported here.
+caller's ``describe(path) -> ModelInfo`` (the plugin reads its own manifest): the store never
+opens a model file, it copies and hashes it.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from .catalogue import (
     FORMAT_VERSION,
     STYLE_ID_RE,
     parse_catalogue,
-    read_model_manifest,
 )
 from .errors import StoreError, UsageError
 from .pack import create_pack
+from .records import Describe, ModelInfo
 
 PACK_PREFIX = "lstm-composer-models-"
 MODEL_SUFFIX = ".lstmc"
@@ -45,7 +47,7 @@ class Candidate:
     epoch: int | None
     chosen: bool
     mtime: float
-    manifest: dict[str, Any]
+    info: ModelInfo
 
 
 @dataclass
@@ -90,33 +92,39 @@ class PublishResult:
         }
 
 
-def find_candidates(models_dir: Path, exclude: Path | None = None) -> tuple[list[Candidate], list[tuple[Path, str]]]:
-    """Every readable model export under ``models_dir``, and the files skipped with why."""
+def find_candidates(
+    models_dir: Path,
+    describe: Describe,
+    exclude: Path | None = None,
+    suffix: str = MODEL_SUFFIX,
+) -> tuple[list[Candidate], list[tuple[Path, str]]]:
+    """Every model export under ``models_dir`` that ``describe`` accepts, and the files skipped
+    with why."""
     found: list[Candidate] = []
     skipped: list[tuple[Path, str]] = []
     exclude = exclude.resolve() if exclude else None
-    for path in sorted(models_dir.rglob("*" + MODEL_SUFFIX)):
+    for path in sorted(models_dir.rglob("*" + suffix)):
         if not path.is_file():
             continue
         if exclude is not None and path.resolve().is_relative_to(exclude):
             continue  # our own earlier output inside the training folder
         try:
-            manifest = read_model_manifest(path)
+            info = describe(path)
         except StoreError as exc:
             skipped.append((path, str(exc)))
             continue
-        style = manifest.get("style")
+        style = info.style
         if not isinstance(style, str) or not STYLE_ID_RE.match(style):
             skipped.append((path, f"style {style!r} is not a valid catalogue id"))
             continue
-        epoch = manifest.get("epoch")
+        epoch = info.epoch
         found.append(Candidate(
             path=path,
             style=style,
             epoch=epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
-            chosen=manifest.get("chosen") is True,
+            chosen=info.chosen is True,
             mtime=path.stat().st_mtime,
-            manifest=manifest,
+            info=info,
         ))
     return found, skipped
 
@@ -145,8 +153,15 @@ def publish(
     out_dir: Path,
     base_url: str | None = None,
     make_pack: bool = True,
+    *,
+    describe: Describe,
+    suffix: str = MODEL_SUFFIX,
 ) -> PublishResult:
-    """Write a static catalogue for the models under ``models_dir`` into ``out_dir``."""
+    """Write a static catalogue for the models under ``models_dir`` into ``out_dir``.
+
+    ``describe(path) -> ModelInfo`` tells the store what each ``*<suffix>`` file is (it raises
+    ``InvalidModelError`` for a file that is not a model: that file is skipped, with the reason).
+    """
     models_dir, out_dir = Path(models_dir), Path(out_dir)
     if not models_dir.is_dir():
         raise UsageError(f"models folder {models_dir} does not exist")
@@ -154,32 +169,32 @@ def publish(
         if urlsplit(base_url).scheme.lower() not in ("http", "https", "file"):
             raise UsageError(f"--base-url {base_url!r}: must be an http(s) or file URL")
         base_url = base_url.rstrip("/") + "/"
-    candidates, skipped = find_candidates(models_dir, exclude=out_dir)
+    candidates, skipped = find_candidates(models_dir, describe, exclude=out_dir, suffix=suffix)
     chosen = choose(candidates)
     if not chosen:
-        raise UsageError(f"no {MODEL_SUFFIX} model files found under {models_dir}")
+        raise UsageError(f"no {suffix} model files found under {models_dir}")
     (out_dir / "models").mkdir(parents=True, exist_ok=True)
     result = PublishResult(out_dir=out_dir, index=out_dir / "index.json", skipped=skipped)
     styles_json = []
     for style in sorted(chosen):
         cand, count = chosen[style]
-        m = cand.manifest
-        version = _version(m, cand)
-        file = version + MODEL_SUFFIX
+        info = cand.info
+        version = _version(cand)
+        file = version + suffix
         size, sha = _copy_hashed(cand.path, out_dir / "models" / file)
         result.styles.append(PublishedStyle(style, version, cand.epoch, file, size, sha,
                                             cand.path, cand.chosen, count))
         styles_json.append({
             "id": style,
-            "title": _text(m.get("title")) or style,
-            "description": _text(m.get("description")),
+            "title": _text(info.title) or style,
+            "description": _text(info.description),
             "file": file,
             "size": size,
             "sha256": sha,
             "url": (base_url or "") + "models/" + file,
             "version": version,
             "epoch": cand.epoch,
-            "quality": quality_summary(m),
+            "quality": _line(info.quality),
         })
     index: dict[str, Any] = {
         "format": FORMAT,
@@ -207,31 +222,18 @@ def publish(
     # Validate what we are about to publish with the reader's own rules.
     parse_catalogue(index, (base_url or out_dir.resolve().as_uri() + "/") + "index.json")
     write_json(result.index, index)
-    _remove_stale(out_dir, {s.file for s in result.styles}, result.pack)
+    _remove_stale(out_dir, {s.file for s in result.styles}, result.pack, suffix)
     return result
 
 
-def quality_summary(manifest: dict[str, Any]) -> str:
-    """A short line for the catalogue from the manifest's ``quality`` (string or mapping)."""
-    q = manifest.get("quality")
-    if isinstance(q, str):
-        text = q
-    elif isinstance(q, dict):
-        parts = []
-        for k, v in q.items():
-            if isinstance(v, float):
-                v = f"{v:.3g}"
-            if isinstance(v, (str, int, float)) and not isinstance(v, bool):
-                parts.append(f"{k} {v}")
-        text = ", ".join(parts)
-    else:
-        text = ""
-    text = " ".join(text.split())
+def _line(text: str) -> str:
+    """One short line for the catalogue (whitespace folded, at most 200 characters)."""
+    text = " ".join(str(text or "").split())
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def _version(manifest: dict[str, Any], cand: Candidate) -> str:
-    model_id = manifest.get("model_id")
+def _version(cand: Candidate) -> str:
+    model_id = cand.info.version
     if isinstance(model_id, str) and FILE_NAME_RE.match(model_id) and model_id.startswith(cand.style):
         return model_id
     if cand.epoch is not None:
@@ -255,9 +257,9 @@ def _copy_hashed(src: Path, dst: Path) -> tuple[int, str]:
     return size, h.hexdigest()
 
 
-def _remove_stale(out_dir: Path, files: set[str], pack: Path | None) -> None:
+def _remove_stale(out_dir: Path, files: set[str], pack: Path | None, suffix: str) -> None:
     """Models and packs of earlier publishes that the new index no longer names."""
-    for path in (out_dir / "models").glob("*" + MODEL_SUFFIX):
+    for path in (out_dir / "models").glob("*" + suffix):
         if path.name not in files:
             path.unlink(missing_ok=True)
     for path in (out_dir / "pack").glob(PACK_PREFIX + "*.tar"):

@@ -15,6 +15,14 @@ once its sha256 matches. "Installed" therefore means: record and file both prese
 
 Offline first: ``resolve`` uses an installed (re-hashed) or bundled model without touching the
 network, and only fetches a style that is in the catalogue but not installed.
+
+Nothing here reads a model file: bundled models are described by the caller's ``describe``
+function (``records.ModelInfo``), store installs by the catalogue entry they came from. A store
+folder that cannot be written still lists and resolves what is installed and bundled; only an
+install fails (``StoreNotWritable``), and an unsaved catalogue cache is a warning.
+
+Over 400 lines because it is one class, the store's whole public surface, read top to bottom:
+places, catalogue, listing, resolve, fetch, verify/repair, remove, pack.
 """
 
 from __future__ import annotations
@@ -24,15 +32,12 @@ import json
 import shutil
 import time
 import zipfile
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
-from filelock import FileLock, Timeout
-
-from hostapi.results import ProgressCallback, StyleInfo
 
 from . import config
 from .atomic import write_json
@@ -45,7 +50,6 @@ from .catalogue import (
     PackMember,
     human_age,
     load_catalogue,
-    read_model_manifest,
 )
 from .download import (
     DownloadOptions,
@@ -58,103 +62,30 @@ from .download import (
 )
 from .errors import (
     CatalogueError,
+    CatalogueUnavailable,
     OfflineError,
     StoreError,
+    StoreNotWritable,
     UnknownStyleError,
 )
+from .lock import LockTimeout, RemovableLock
 from .pack import extract_pack
+from .records import (
+    Describe,
+    InstalledModel,
+    ModelInfo,
+    PackReport,
+    ProgressCallback,
+    RepairReport,
+    StyleEntry,
+    StyleListing,
+    VerifyResult,
+    as_progress_callback,
+    describe_by_name,
+)
 
 RECORD = "record.json"
-
-
-@dataclass
-class StyleEntry:
-    """One style as the user sees it: installed (store or bundled) and/or downloadable."""
-
-    name: str
-    title: str
-    description: str = ""
-    installed: bool = False
-    needs_download: bool = False
-    size: int | None = None
-    version: str | None = None
-    epoch: int | None = None
-    source: str = ""  # "store", "bundled" or "catalogue"
-    path: Path | None = None
-    quality: str = ""
-    sha256: str | None = None
-    bundled: bool = False  # a bundled fallback exists (whatever the source)
-    catalogue_version: str | None = None
-    update_available: bool = False  # the catalogue has a different version than the one used
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["path"] = str(self.path) if self.path else None
-        return d
-
-    def to_style_info(self, plugin: str = "") -> StyleInfo:
-        version = self.version or (f"e{self.epoch}" if self.epoch is not None else None)
-        return StyleInfo(
-            name=self.name,
-            title=self.title,
-            description=self.description,
-            plugin=plugin,
-            installed=self.installed,
-            needs_download=self.needs_download,
-            size_bytes=self.size,
-            version=version,
-            source=self.source,
-        )
-
-
-@dataclass
-class InstalledModel:
-    style: str
-    version: str
-    file: str
-    size: int
-    sha256: str
-    path: Path
-    title: str = ""
-    description: str = ""
-    epoch: int | None = None
-    quality: str = ""
-    url: str = ""
-    installed_at: float = 0.0
-
-
-@dataclass
-class VerifyResult:
-    style: str
-    version: str | None
-    path: Path
-    ok: bool
-    source: str  # "store" or "bundled"
-    problem: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["path"] = str(self.path)
-        return d
-
-
-@dataclass
-class RepairReport:
-    checked: int = 0
-    repaired: list[str] = field(default_factory=list)  # styles fetched again
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (style, why)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "checked": self.checked,
-            "repaired": self.repaired,
-            "failed": [{"style": s, "error": e} for s, e in self.failed],
-            "ok": self.ok,
-        }
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -174,35 +105,14 @@ class FetchOutcome:
         return d
 
 
-@dataclass
-class PackReport:
-    pack: Path
-    bytes_fetched: int = 0
-    installed: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-    kept: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "pack": str(self.pack),
-            "bytes_fetched": self.bytes_fetched,
-            "installed": self.installed,
-            "skipped": self.skipped,
-            "failed": [{"style": s, "error": e} for s, e in self.failed],
-            "unknown_members": self.unknown,
-            "pack_kept": self.kept,
-            "ok": self.ok,
-        }
-
-
 class Store:
-    """Installed, bundled and downloadable models, and the operations on them."""
+    """Installed, bundled and downloadable models, and the operations on them.
+
+    ``home``, ``catalogue_url``, ``offline``, ``allow_insecure``: None means "from the
+    environment or the config file" (``config``). ``bundled``: {style: read-only model file}
+    shipped with the caller. ``describe``: what a bundled file is (``records.Describe``; default:
+    its stem). ``commands``: how messages name the caller's command line ("`<commands> repair`").
+    """
 
     def __init__(
         self,
@@ -212,6 +122,8 @@ class Store:
         offline: bool | None = None,
         allow_insecure: bool | None = None,
         *,
+        describe: Describe | None = None,
+        commands: str = "lstm-composer models",
         download_options: DownloadOptions | None = None,
         catalogue_max_age: float = 600.0,
         session: requests.Session | None = None,
@@ -219,6 +131,8 @@ class Store:
         self.home = Path(home).expanduser().absolute() if home else config.store_home()
         self.catalogue_url = config.catalogue_url(catalogue_url)
         self.bundled = {str(k): Path(v) for k, v in (bundled or {}).items()}
+        self.describe = describe or describe_by_name
+        self.commands = commands  # how messages name the caller's CLI: "`<commands> repair`"
         self.offline = config.is_offline(offline)
         self.allow_insecure = config.allow_insecure(allow_insecure)
         self.options = download_options or DownloadOptions()
@@ -227,7 +141,7 @@ class Store:
         self.catalogue_max_age = catalogue_max_age
         self.session = session
         self.cache = CatalogueCache(self.home / "catalogue")
-        self.warnings: list[str] = []  # catalogue fell back to cache, etc.: shown by the CLI
+        self.warnings: list[str] = []  # catalogue fell back to cache, etc.: each shown once
         self._loaded: LoadedCatalogue | None = None
 
     # ------------------------------------------------------------------------------ places
@@ -264,7 +178,7 @@ class Store:
         """The catalogue (loaded once per Store; cached copy when offline or unreachable)."""
         if self.catalogue_url is None:
             if required:
-                raise CatalogueError(
+                raise CatalogueUnavailable(
                     f"no catalogue configured: set {config.ENV_CATALOGUE} or \"catalogue\" in "
                     f"{config.config_path()}"
                 )
@@ -280,9 +194,12 @@ class Store:
                 timeout=self.options.connect_timeout,
                 session=self.session,
             )
-            if self._loaded.warning and self._loaded.warning not in self.warnings:
-                self.warnings.append(self._loaded.warning)
+            self._warn(self._loaded.warning)
         return self._loaded
+
+    def _warn(self, message: str | None) -> None:
+        if message and message not in self.warnings:
+            self.warnings.append(message)
 
     def _catalogue_entry(self, style: str) -> tuple[LoadedCatalogue, CatalogueStyle | None]:
         """The entry to download from: asks the network (when online) rather than a cache
@@ -335,14 +252,28 @@ class Store:
 
     def _write_record(self, entry: CatalogueStyle) -> None:
         vdir = self._version_dir(entry)
-        vdir.mkdir(parents=True, exist_ok=True)
+        self._writable(f"style '{entry.id}'", lambda: vdir.mkdir(parents=True, exist_ok=True))
         record = {
             "style": entry.id, "version": entry.version, "file": entry.file, "size": entry.size,
             "sha256": entry.sha256, "title": entry.title, "description": entry.description,
             "epoch": entry.epoch, "quality": entry.quality, "url": entry.url,
             "catalogue": self.catalogue_url, "installed_at": time.time(),
         }
-        write_json(vdir / RECORD, record)
+        self._writable(f"style '{entry.id}'", lambda: write_json(vdir / RECORD, record))
+
+    def _writable(self, what: str, action: Callable[[], _T]) -> _T:
+        """Run a store write; a read-only (or full) store becomes one clear line about ``what``."""
+        try:
+            return action()
+        except (OSError, StoreNotWritable) as exc:
+            if isinstance(exc, OSError):
+                detail = f"{exc.filename or self.home}: {exc.strerror or exc}"
+            else:
+                detail = str(exc).split(": cannot write ", 1)[-1]
+            raise StoreNotWritable(
+                f"{what}: cannot write to the model store ({detail}); set {config.ENV_HOME} to "
+                "a writable folder"
+            ) from None
 
     def _check(self, model: InstalledModel) -> str | None:
         """Why an installed model cannot be used, or None (re-hashes the file)."""
@@ -358,17 +289,15 @@ class Store:
 
     # ----------------------------------------------------------------------------- listing
 
-    def styles(self, refresh: bool = False) -> list[StyleEntry]:
-        """Installed, bundled and catalogue styles merged, sorted by name.
-
-        Never raises for catalogue trouble: local styles are still listed and the problem is
-        added to ``warnings``.
-        """
-        loaded = None
+    def list_styles(self, refresh: bool = False) -> StyleListing:
+        """Installed, bundled and catalogue styles merged, sorted by name; never raises for
+        catalogue trouble (see ``StyleListing.catalogue_error``)."""
+        loaded, error = None, None
         try:
             loaded = self.catalogue(refresh=refresh, required=False)
         except StoreError as exc:
-            self.warnings.append(str(exc))
+            error = exc
+            self._warn(str(exc))
         cat = loaded.catalogue.styles if loaded else {}
         installed = self.installed()
         out = []
@@ -386,7 +315,7 @@ class Store:
                 e.update_available = entry is not None and entry.sha256 != m.sha256
             elif has_bundled:
                 assert bundled is not None
-                e = _bundled_entry(name, bundled)
+                e = self._bundled_entry(name, bundled)
                 e.update_available = entry is not None and entry.version != e.version
             elif entry is not None:
                 e = StyleEntry(
@@ -400,19 +329,40 @@ class Store:
             e.bundled = has_bundled
             e.catalogue_version = entry.version if entry else None
             out.append(e)
-        return out
+        return StyleListing(out, error, list(self.warnings))
 
-    def known_styles(self) -> list[str]:
-        return [e.name for e in self.styles()]
+    def styles(self, refresh: bool = False) -> list[StyleEntry]:
+        """``list_styles().styles``; a catalogue problem is only added to ``warnings``."""
+        return self.list_styles(refresh).styles
+
+    def _describe(self, path: Path) -> ModelInfo | None:
+        try:
+            return self.describe(path)
+        except StoreError:
+            return None
+
+    def _bundled_entry(self, name: str, path: Path) -> StyleEntry:
+        info = self._describe(path) or ModelInfo(style=name)
+        try:
+            size: int | None = path.stat().st_size
+        except OSError:
+            size = None
+        return StyleEntry(
+            name=name, title=info.title or name, description=info.description, installed=True,
+            size=size, version=info.version or None, epoch=info.epoch, source="bundled",
+            path=path, quality=info.quality,
+        )
 
     # ----------------------------------------------------------------------------- resolve
 
-    def resolve(self, style: str, progress: ProgressCallback | None = None) -> Path:
+    def resolve(self, style: str, progress: ProgressCallback | Any = None) -> Path:
         """The local path of a usable model for ``style``, fetching it if it must.
 
         Order: a verified store install (no network), then the bundled model, then a download
-        from the catalogue. A damaged install is fetched again when possible.
+        from the catalogue. A damaged install is fetched again when possible. ``progress``: a
+        ``ProgressCallback`` or a tqdm-like object.
         """
+        progress = as_progress_callback(progress)
         problems = []
         for model in self.installed().get(style, []):
             problem = self._check(model)
@@ -430,19 +380,20 @@ class Store:
         if problems:
             raise StoreError(
                 f"style '{style}': the installed model is damaged ({problems[0]}); run "
-                f"`lstm-composer models repair`"
+                f"`{self.commands} repair`"
             )
         return self.fetch(style, progress=progress)
 
     # ------------------------------------------------------------------------------- fetch
 
-    def fetch(self, style: str, progress: ProgressCallback | None = None, force: bool = False) -> Path:
+    def fetch(self, style: str, progress: ProgressCallback | Any = None, force: bool = False) -> Path:
         """Install the catalogue's model for ``style`` (no-op when already installed)."""
         return self.fetch_detailed(style, progress=progress, force=force).path
 
     def fetch_detailed(
-        self, style: str, progress: ProgressCallback | None = None, force: bool = False
+        self, style: str, progress: ProgressCallback | Any = None, force: bool = False
     ) -> FetchOutcome:
+        progress = as_progress_callback(progress)
         entry = self._entry_or_explain(style)
         target = self._target(entry)
         if not force and file_matches(target, entry.sha256, entry.size):
@@ -452,11 +403,12 @@ class Store:
         if self.offline:
             raise OfflineError(
                 f"style '{style}' is not downloaded ({_mb(entry.size)}) and offline mode is on "
-                f"(--offline or {config.ENV_OFFLINE}=1); run `lstm-composer models fetch {style}` "
+                f"(--offline or {config.ENV_OFFLINE}=1); run `{self.commands} fetch {style}` "
                 "when online"
             )
         self._write_record(entry)
-        result = self._download(entry, target, progress, force)
+        result = self._writable(f"style '{style}'",
+                                lambda: self._download(entry, target, progress, force))
         self._prune(style, keep=target.parent)
         return FetchOutcome(style, target, result)
 
@@ -491,7 +443,7 @@ class Store:
                 raise UnknownStyleError(
                     f"unknown style '{style}' (installed: {', '.join(local) or 'none'}); {exc}"
                 ) from None
-            raise CatalogueError(
+            raise type(exc)(
                 f"style '{style}' is not installed (installed: {', '.join(local) or 'none'}) and "
                 f"the catalogue is unavailable: {exc}"
             ) from None
@@ -524,10 +476,10 @@ class Store:
         locks = []
         try:
             for target in sorted(targets):
-                lock = FileLock(str(lock_path_for(target)))
+                lock = RemovableLock(lock_path_for(target))
                 try:
                     lock.acquire(timeout=timeout)
-                except Timeout:
+                except LockTimeout:
                     yield False
                     return
                 locks.append(lock)
@@ -539,7 +491,12 @@ class Store:
     # ------------------------------------------------------------------------------ verify
 
     def verify(self) -> list[VerifyResult]:
-        """Re-hash every store install; check each bundled model's zip CRCs."""
+        """Re-hash every store install; check each bundled model's zip CRCs.
+
+        A bundled file has no catalogue sha256 to compare with; model files are zip containers
+        (as ``.keras`` files are), so the container's own CRCs are checked: the store still never
+        reads what is inside.
+        """
         results = []
         for style, models in self.installed().items():
             for m in models:
@@ -550,14 +507,15 @@ class Store:
             problem = _check_zip(path)
             version = None
             if problem is None:
-                with contextlib.suppress(StoreError):
-                    version = read_model_manifest(path).get("model_id")
+                info = self._describe(path)
+                version = info.version or None if info else None
             results.append(VerifyResult(style, version, path, problem is None, "bundled",
                                         problem or ""))
         return results
 
-    def repair(self, progress: ProgressCallback | None = None) -> RepairReport:
+    def repair(self, progress: ProgressCallback | Any = None) -> RepairReport:
         """Fetch again every store model that fails verification."""
+        progress = as_progress_callback(progress)
         report = RepairReport()
         for result in self.verify():
             report.checked += 1
@@ -565,7 +523,7 @@ class Store:
                 continue
             if result.source == "bundled":
                 report.failed.append((result.style, f"bundled model damaged ({result.problem}); "
-                                                    "reinstall lstm-composer-plugin"))
+                                                    "reinstall the package that ships it"))
                 continue
             try:
                 self.fetch(result.style, progress=progress, force=True)
@@ -602,8 +560,14 @@ class Store:
 
     # -------------------------------------------------------------------------------- pack
 
-    def install_pack(self, progress: ProgressCallback | None = None, keep: bool = False) -> PackReport:
-        """Download the catalogue's model pack (resumable, verified) and install every model."""
+    def install_pack(self, progress: ProgressCallback | Any = None, keep: bool = False) -> PackReport:
+        """Download the catalogue's model pack (resumable, verified) and install every model.
+
+        A member whose bundled model is the very same file (sha256 and size) is not installed a
+        second time: it is reported in ``PackReport.bundled`` (and ``skipped``), and the
+        bundled file keeps serving that style.
+        """
+        progress = as_progress_callback(progress)
         loaded = self.catalogue()
         assert loaded is not None
         pack = loaded.catalogue.pack
@@ -611,23 +575,28 @@ class Store:
             raise CatalogueError(f"catalogue {loaded.catalogue.url} has no model pack")
         styles = loaded.catalogue.styles
         target = self.packs_dir / pack.file
-        have = [m for m in pack.members
-                if m.style in styles and file_matches(self._target(styles[m.style]), m.sha256, m.size)]
+        same_as_bundled = {m.style for m in pack.members if self._bundled_matches(m)}
+        have = [m for m in pack.members if m.style in same_as_bundled or (
+            m.style in styles and file_matches(self._target(styles[m.style]), m.sha256, m.size))]
         if pack.members and len(have) == len(pack.members) and not keep:
             # Everything is installed and verified: fetching a 1 GB pack to install nothing is waste.
-            return PackReport(pack=target, bytes_fetched=0, skipped=[m.style for m in have])
+            return PackReport(pack=target, bytes_fetched=0, skipped=[m.style for m in have],
+                              bundled=sorted(same_as_bundled))
         if self.offline and not file_matches(target, pack.sha256, pack.size):
             raise OfflineError(
                 f"the model pack ({_mb(pack.size)}) is not downloaded and offline mode is on "
-                f"(--offline or {config.ENV_OFFLINE}=1); run `lstm-composer models pack` when online"
+                f"(--offline or {config.ENV_OFFLINE}=1); run `{self.commands} pack` when online"
             )
-        result = download(
+        result = self._writable("the model pack", lambda: download(
             pack.url, target, sha256=pack.sha256, size=pack.size, progress=progress,
             label="model pack", options=self.options, session=self.session,
-        )
-        report = PackReport(pack=target, bytes_fetched=result.bytes_fetched)
+        ))
+        report = PackReport(pack=target, bytes_fetched=result.bytes_fetched,
+                            bundled=sorted(same_as_bundled))
 
         def target_for(member: PackMember) -> Path | None:
+            if member.style in same_as_bundled:
+                return None  # the bundled file is this very model: no second copy
             entry = styles[member.style]
             path = self._target(entry)
             # Checked again, not taken from `have`: the store may change while the pack downloads.
@@ -645,8 +614,9 @@ class Store:
             return target_lock(path, stall_timeout=self.options.lock_stall_timeout,
                                label=path.name)
 
-        extracted = extract_pack(target, pack.members, target_for, on_installed=on_installed,
-                                 lock_for=lock_for, progress=progress)
+        extracted = self._writable("the model pack", lambda: extract_pack(
+            target, pack.members, target_for, on_installed=on_installed, lock_for=lock_for,
+            progress=progress))
         report.installed = [m.style for m in extracted.installed]
         report.skipped = [m.style for m in extracted.skipped]
         report.failed = [(m.style, why) for m, why in extracted.failed]
@@ -657,6 +627,10 @@ class Store:
             with contextlib.suppress(OSError):
                 target.unlink()  # 1 GB we no longer need; the models are installed
         return report
+
+    def _bundled_matches(self, member: PackMember) -> bool:
+        path = self.bundled.get(member.style)
+        return path is not None and file_matches(path, member.sha256, member.size)
 
     def catalogue_summary(self) -> dict[str, Any] | None:
         """URL, source and age of the catalogue in use (for ``models list``)."""
@@ -683,39 +657,8 @@ def _subdirs(path: Path) -> list[Path]:
         return []
 
 
-def _bundled_entry(name: str, path: Path) -> StyleEntry:
-    try:
-        manifest = read_model_manifest(path)
-    except StoreError:
-        manifest = {}
-    epoch = manifest.get("epoch")
-    try:
-        size = path.stat().st_size
-    except OSError:
-        size = None
-    return StyleEntry(
-        name=name,
-        title=str(manifest.get("title") or name),
-        description=str(manifest.get("description") or ""),
-        installed=True,
-        size=size,
-        version=manifest.get("model_id") or None,
-        epoch=epoch if isinstance(epoch, int) else None,
-        source="bundled",
-        path=path,
-        quality=_quality_text(manifest.get("quality")),
-    )
-
-
-def _quality_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {v}" for k, v in value.items())
-    return ""
-
-
 def _check_zip(path: Path) -> str | None:
+    """Why a zip container is damaged (a member fails its CRC, not a zip), or None."""
     try:
         with zipfile.ZipFile(path) as zf:
             bad = zf.testzip()

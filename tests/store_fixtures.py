@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from model_store.testing import StoreServer
 from tests.store_helpers import STORE_ENV, Published, publish_models
-from tests.store_server import StoreServer
 
 
 @dataclass

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lstm_composer_plugin.models import describe_model
 from model_store import DownloadOptions, Store
-from model_store.publish import PublishResult, publish
-from tests.store_server import StoreServer
+from model_store.publish import PublishResult
+from model_store.publish import publish as store_publish
+from model_store.testing import StoreServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,8 +92,16 @@ def fast_options(**overrides: Any) -> DownloadOptions:
 
 
 def make_store(home: Path, url: str | None, **kwargs: Any) -> Store:
+    """A store as the plugin makes one: its ``.lstmc`` files described by ``describe_model``."""
     kwargs.setdefault("download_options", fast_options())
+    kwargs.setdefault("describe", describe_model)
     return Store(home=home, catalogue_url=url, **kwargs)
+
+
+def publish(models_dir: Path, out_dir: Path, **kwargs: Any) -> PublishResult:
+    """``model_store.publish`` with the plugin's ``describe_model`` (the store reads no model)."""
+    kwargs.setdefault("describe", describe_model)
+    return store_publish(models_dir, out_dir, **kwargs)
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

@@ -8,10 +8,17 @@ import time
 
 import pytest
 
-from model_store import CatalogueError, ConfigError, OfflineError, parse_catalogue
+from model_store import (
+    CatalogueError,
+    CatalogueInvalid,
+    CatalogueUnavailable,
+    ConfigError,
+    OfflineError,
+    parse_catalogue,
+)
 from model_store import config as cfg
 from model_store.catalogue import CatalogueCache, human_age, load_catalogue
-from tests.store_helpers import make_store
+from tests.store_helpers import make_model, make_store
 
 pytest_plugins = ["tests.store_fixtures"]
 
@@ -211,3 +218,48 @@ def test_cache_survives_garbage(tmp_path):
     for f in tmp_path.iterdir():
         f.write_text("garbage")
     assert cache.read(URL) is None
+
+
+def _closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as s:  # a port that was just free and now has no listener
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.mark.parametrize("problem, error, cause", [
+    ("404", CatalogueUnavailable, "HTTP 404 not found (and no cached copy)"),
+    ("down", CatalogueUnavailable, "connection refused (and no cached copy)"),
+    ("not json", CatalogueInvalid, "not valid JSON"),
+    ("inconsistent", CatalogueInvalid, "pack.members[0]: size/sha256 differ from styles entry 'bach'"),
+])
+def test_bad_catalogue_is_named_and_local_styles_still_listed(published, store_env, tmp_path,
+                                                              problem, error, cause):
+    """Issue 12 item 7 (store side): the real cause, with the URL, as a specific error; listing
+    keeps the bundled style and hands the error to the CLI."""
+    url = published.url + "index.json"
+    index = published.server.root / "index.json"
+    if problem == "404":
+        published.server.set_fault("/index.json", status=404)
+    elif problem == "down":
+        url = _closed_port_url() + "index.json"
+    elif problem == "not json":
+        index.write_text("<html><body>Welcome to nginx!</body></html>")
+    else:
+        data = json.loads(index.read_text())
+        data["pack"]["members"][0]["size"] += 1
+        index.write_text(json.dumps(data))
+    bundled = {"blues": make_model(tmp_path / "bundled" / "blues.lstmc", "blues", 2)}
+    store = make_store(store_env.home, url, bundled=bundled)
+    listing = store.list_styles()
+    assert listing.names == ["blues"] and listing.get("blues").source == "bundled"
+    err = listing.catalogue_error
+    assert isinstance(err, error) and isinstance(err, CatalogueError)
+    assert str(err).startswith(f"catalogue {url}: ") and cause in str(err) and "\n" not in str(err)
+    assert listing.warnings == [str(err)]
+    with pytest.raises(error, match=r"style 'jazz' is not installed \(installed: blues\) and the "
+                                    r"catalogue is unavailable: catalogue "):
+        make_store(store_env.home, url, bundled=bundled).resolve("jazz")
+    assert make_store(store_env.home, url, bundled=bundled).resolve("blues") == bundled["blues"]

@@ -73,6 +73,8 @@ def test_four_processes_fetch_the_same_style_once(store_env, store_server, tmp_p
     assert sorted(r["fetched"] for r in results) == [0, 0, 0, size]
     assert store_server.count(pub.path("bach")) == 1
     assert Path(results[0]["path"]).stat().st_size == size
+    # Issue 12 item 13: the lock files went with their last holder.
+    assert sorted(store_env.home.rglob("*.lock")) == []
 
 
 def test_lock_of_a_killed_downloader_does_not_block(store_env, store_server, tmp_path):
@@ -129,3 +131,50 @@ def test_live_holder_without_progress_gives_a_clear_error(store_env, store_serve
         holder.kill()
         holder.wait(timeout=10)
     assert store.fetch("bach").is_file()  # the holder is gone: its lock went with it
+
+
+LOCKER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from model_store.lock import RemovableLock
+    lock_path, counter, go, rounds = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+    while not go.exists():
+        time.sleep(0.001)
+    for _ in range(rounds):
+        with RemovableLock(lock_path):
+            # A read-modify-write that loses updates unless the lock excludes everyone else.
+            n = int(counter.read_text())
+            time.sleep(0.0005)
+            counter.write_text(str(n + 1))
+    """
+)
+
+
+def test_removed_lock_files_still_exclude_concurrent_processes(tmp_path):
+    """Deleting a lock file on release is the classic race (a waiter locks the unlinked inode
+    while a newcomer locks a fresh file); RemovableLock re-checks the inode after locking. Four
+    processes each add 1 to a counter 150 times under the lock: any overlap would lose updates."""
+    lock, counter, go = tmp_path / "x.lock", tmp_path / "counter", tmp_path / "go"
+    counter.write_text("0")
+    procs = [subprocess.Popen([PYTHON, "-c", LOCKER, str(lock), str(counter), str(go), "150"],
+                              env=subprocess_env(), stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    time.sleep(0.5)
+    go.write_text("go")
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert counter.read_text() == str(4 * 150)
+    assert not lock.exists()  # removed by its last holder
+
+
+def test_fetch_and_pack_leave_no_lock_files(store_env, store_server, tmp_path):
+    pub = publish_models(store_server, tmp_path / "train", {"bach": 3, "jazz": 4})
+    store = make_store(store_env.home, pub.url)
+    store.fetch("bach")
+    store.fetch("bach", force=True)
+    store.install_pack()
+    store.remove("jazz")
+    assert store.verify() and all(r.ok for r in store.verify())
+    assert sorted(store_env.home.rglob("*.lock")) == []

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from hostapi.results import Progress
 from model_store import (
     CatalogueError,
     DownloadError,
     InsecureURLError,
     IntegrityError,
     OfflineError,
+    Progress,
     Store,
+    StoreNotWritable,
     download,
 )
 from model_store.download import check_url
@@ -266,3 +267,30 @@ def test_local_folder_catalogue(store_env, store_server, tmp_path):
         path = Store(home=home, catalogue_url=url).fetch("bach")
         assert sha(path) == pub.entry("bach")["sha256"]
     assert store_server.count(method=None) == 0
+
+
+class _Bar:
+    """A tqdm-like object (what pooch accepts): ``total``, ``n`` and ``update``."""
+
+    def __init__(self) -> None:
+        self.total, self.n, self.updates = None, 0, 0
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        self.updates += 1
+
+
+def test_progress_may_be_a_tqdm_like_bar(published, store_env):
+    bar = _Bar()
+    make_store(store_env.home, published.url).fetch("jazz", progress=bar)
+    size = published.entry("jazz")["size"]
+    assert bar.total == size and bar.n == size and bar.updates >= 2
+
+
+def test_download_into_a_folder_that_cannot_exist_is_one_line(published, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    url = published.url + published.path("bach").lstrip("/")
+    with pytest.raises(StoreNotWritable, match=r"^bach: cannot write .*file/sub.*\(Not a directory\)$"):
+        download(url, blocker / "sub" / "bach.lstmc", sha256=published.entry("bach")["sha256"],
+                 label="bach", options=fast_options())

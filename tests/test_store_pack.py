@@ -204,3 +204,24 @@ def test_published_pack_is_deterministic(store_env, store_server, tmp_path):
     b = publish_models(store_server, tmp_path / "train", {"bach": 1, "jazz": 2})
     assert b.result.pack_sha256 == first
     assert [p.name for p in (store_server.root / "pack").iterdir()] == [b.result.pack.name]
+
+
+def test_pack_stores_no_second_copy_of_a_bundled_model(published, store_env, tmp_path):
+    """Issue 12 item 13: the bundled bach is byte-identical to the pack's bach member."""
+    bundled = tmp_path / "bundled" / "bach.lstmc"
+    bundled.parent.mkdir()
+    bundled.write_bytes((published.models_dir / "bach" / "bach-e0010.lstmc").read_bytes())
+    assert sha(bundled.read_bytes()) == published.entry("bach")["sha256"]
+    store = make_store(store_env.home, published.url, bundled={"bach": bundled})
+    report = store.install_pack()
+    assert report.ok and sorted(report.installed) == ["folk", "jazz"]
+    assert report.skipped == ["bach"] and report.bundled == ["bach"]
+    assert report.to_dict()["provided_by_bundled"] == ["bach"]
+    assert not (store_env.home / "models" / "bach").exists()  # no second copy
+    by = {e.name: e for e in store.styles()}
+    assert (by["bach"].source, by["bach"].path, by["bach"].update_available) == ("bundled", bundled, False)
+    assert all(e.installed for e in by.values()) and store.resolve("bach") == bundled
+    # Run again: nothing to fetch, the bundled copy still counts as installed.
+    again = store.install_pack()
+    assert again.bytes_fetched == 0 and sorted(again.skipped) == ["bach", "folk", "jazz"]
+    assert published.server.count(pack_path(published)) == 1

@@ -10,9 +10,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from model_store import Store, UsageError, parse_catalogue
-from model_store.publish import publish
-from tests.store_helpers import PYTHON, make_model, subprocess_env
+from lstm_composer_plugin.modelfile import Manifest, read_manifest
+from model_store import InvalidModelError, ModelInfo, Store, UsageError, parse_catalogue
+from model_store.publish import publish as store_publish
+from tests.store_helpers import PYTHON, make_model, publish, subprocess_env
 
 pytest_plugins = ["tests.store_fixtures"]
 
@@ -136,3 +137,43 @@ def test_python_http_server_is_a_working_catalogue(store_env, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_store_reads_no_model_file_the_caller_describes_it(tmp_path):
+    """Issue 11 item 2: any file format works; the caller's describe() is all the store knows."""
+    src = tmp_path / "weights"
+    for style in ("waltz", "tango"):
+        (src / f"{style}.bin").parent.mkdir(exist_ok=True)
+        (src / f"{style}.bin").write_bytes(style.encode() * 1000)
+    (src / "junk.bin").write_bytes(b"?")
+    seen = []
+
+    def describe(path):
+        seen.append(path.name)
+        if path.stem == "junk":
+            raise InvalidModelError(f"{path}: not a dance")
+        return ModelInfo(style=path.stem, version=f"{path.stem}-v2", title=path.stem.title(),
+                         quality="sways nicely")
+
+    result = store_publish(src, tmp_path / "out", describe=describe, suffix=".bin")
+    index = json.loads(result.index.read_text())
+    assert sorted(seen) == ["junk.bin", "tango.bin", "waltz.bin"]
+    assert [(s["id"], s["file"], s["title"], s["quality"]) for s in index["styles"]] == [
+        ("tango", "tango-v2.bin", "Tango", "sways nicely"),
+        ("waltz", "waltz-v2.bin", "Waltz", "sways nicely")]
+    assert [(p.name, why) for p, why in result.skipped] == [("junk.bin", f"{src / 'junk.bin'}: not a dance")]
+
+
+def test_manifest_is_typed_and_still_reads_as_a_dict(tmp_path):
+    path = make_model(tmp_path / "m.lstmc", "baroque", 12, title="Baroque",
+                      quality={"val_loss": 1.23456, "notes_in_key": 0.91})
+    m = read_manifest(path)
+    assert isinstance(m, Manifest)
+    assert (m.style, m.title, m.epoch, m.model_id, m.chosen) == ("baroque", "Baroque", 12, "baroque-e0012", True)
+    assert m["epoch"] == 12 and m.get("style") == "baroque" and "quality" in m and m.get("nope") is None
+    assert m.quality_text() == "notes_in_key 0.91, val_loss 1.23"
+    assert m.encoding == {} and m.vocabulary == {}  # opaque dicts owned by the music package
+    again = Manifest.from_dict(m.to_dict())
+    assert again == m and again.to_dict() == m.raw
+    typed = Manifest.from_dict({"style": "x", "epoch": "twelve", "encoding": {"kind": "notes"}})
+    assert typed.epoch is None and typed.encoding == {"kind": "notes"}

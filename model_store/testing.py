@@ -1,4 +1,8 @@
-"""A real HTTP server on 127.0.0.1 for store, catalogue and host tests.
+"""A real HTTP server on 127.0.0.1 for testing code that downloads through the store.
+
+It ships with the library (as ``numpy.testing`` does) so that the store's tests, the host's tests,
+the benchmarks and a plugin author's own tests all exercise downloads against the same server
+rather than a mock; nothing in the store imports it.
 
 Serves the files under ``root`` (HTTP/1.1, keep-alive, single-range ``Range`` requests with 206,
 416 past the end) and injects faults per path::
@@ -14,7 +18,7 @@ body chunks, a flipped byte, a body shorter or longer than the file. Every reque
 (method, path, Range, status, bytes sent) for assertions such as "one download for four
 processes" or "the resume did not re-fetch kept bytes".
 
-Runs as a script too (``python tests/store_server.py DIR --port 8000``), used by the benchmark.
+Runs as a script too (``python -m model_store.testing DIR --port 8000``).
 """
 
 from __future__ import annotations
