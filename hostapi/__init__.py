@@ -12,25 +12,29 @@ A plugin marks its hook functions with :data:`hookimpl` and registers its module
 in the ``lstm_composer`` entry-point group. See ``docs/hostapi.md``.
 """
 
-from .hookspecs import PROJECT, hookimpl, hookspec
-from .host import (
-    ENTRY_POINT_GROUP,
-    ENV_DISABLE,
-    ENV_ONLY,
-    Host,
+from .errors import (
+    BadValueError,
+    ExitCode,
     HostError,
     NoAnswerError,
+    NotFoundError,
     PluginCallError,
+    UnavailableError,
     UnknownPluginError,
     UserError,
 )
+from .hookspecs import PROJECT, hookimpl, hookspec
+from .host import ENTRY_POINT_GROUP, ENV_DISABLE, ENV_ONLY, Host
 from .results import (
+    MODELS_ACTIONS,
     BrokenPlugin,
     ComposeOptions,
     CompositionResult,
     HookFailure,
+    ModelsRequest,
     ModelsResult,
     PluginInfo,
+    PluginWarning,
     Progress,
     ProgressCallback,
     RuntimeFinding,
@@ -39,23 +43,30 @@ from .results import (
     StyleInfo,
     TrainingResult,
     TrainOptions,
+    WarnCallback,
 )
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ENV_DISABLE",
     "ENV_ONLY",
+    "MODELS_ACTIONS",
     "PROJECT",
+    "BadValueError",
     "BrokenPlugin",
     "ComposeOptions",
     "CompositionResult",
+    "ExitCode",
     "HookFailure",
     "Host",
     "HostError",
+    "ModelsRequest",
     "ModelsResult",
     "NoAnswerError",
+    "NotFoundError",
     "PluginCallError",
     "PluginInfo",
+    "PluginWarning",
     "Progress",
     "ProgressCallback",
     "RuntimeFinding",
@@ -64,8 +75,10 @@ __all__ = [
     "StyleInfo",
     "TrainOptions",
     "TrainingResult",
+    "UnavailableError",
     "UnknownPluginError",
     "UserError",
+    "WarnCallback",
     "hookimpl",
     "hookspec",
 ]

@@ -18,7 +18,10 @@ Rules every hook follows:
   model manager you do not have). The host then asks the next plugin.
 * Raise :class:`hostapi.UserError` (one-line message) for a mistake the user can
   fix: the plugin has claimed the request and the host reports the message with
-  the plugin's name. Any other exception is a plugin failure: it is reported
+  the plugin's name. Its kind sets the exit code a console host uses
+  (``BadValueError`` 2, ``NotFoundError`` 3, ``UnavailableError`` 4, else 1).
+* ``warn`` (where a spec has it) takes a one-line note the user should see while
+  the hook still answers (e.g. "the catalogue is unreachable"). Any other exception is a plugin failure: it is reported
   with the plugin's name and the next plugin is tried.
 
 How the host orders plugins is described in :mod:`hostapi.host`.
@@ -33,12 +36,14 @@ import pluggy
 from .results import (
     ComposeOptions,
     CompositionResult,
+    ModelsRequest,
     ModelsResult,
     ProgressCallback,
     RuntimeReport,
     StyleInfo,
     TrainingResult,
     TrainOptions,
+    WarnCallback,
 )
 
 #: The pluggy project name. It is also the entry-point group plugins register in.
@@ -50,7 +55,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def list_styles(offline: bool) -> list[StyleInfo] | None:
+def list_styles(offline: bool, warn: WarnCallback) -> list[StyleInfo] | None:
     """The styles this plugin can compose in: installed ones and downloadable ones.
 
     Each :class:`StyleInfo` says whether the style is ``installed`` or
@@ -59,13 +64,15 @@ def list_styles(offline: bool) -> list[StyleInfo] | None:
 
     :param offline: do not touch the network; list what is known locally (for
         example from a cached catalogue).
+    :param warn: call with a one-line note for the user when something could not be
+        listed (an unreachable catalogue): list what you can and say why the rest is missing.
     :returns: a list (possibly empty), or None if the plugin offers no styles.
     """
 
 
 @hookspec(firstresult=True)
 def compose(
-    style: str, options: ComposeOptions, progress: ProgressCallback
+    style: str, options: ComposeOptions, progress: ProgressCallback, warn: WarnCallback
 ) -> CompositionResult | None:
     """Compose a new piece in ``style`` and write it to a MIDI file.
 
@@ -74,7 +81,9 @@ def compose(
     first, do it here (unless ``options.offline``), reporting bytes through
     ``progress`` (stage ``"download"``), then the composing (stage ``"compose"``).
 
-    :param style: a ``StyleInfo.name`` from :func:`list_styles`.
+    :param style: a ``StyleInfo.name`` from :func:`list_styles`; may be empty when
+        ``options.model`` names a model file (its own style is used).
+    :param warn: call with a one-line note for the user (the piece is still written).
     :param options: what the user asked for; None fields mean the plugin's default.
         ``options.out_path`` None means a file name of the plugin's choosing in
         the current directory.
@@ -117,14 +126,14 @@ def check_runtime(deep: bool) -> RuntimeReport | None:
 
 
 @hookspec(firstresult=True)
-def manage_models(action: str, args: list[str], progress: ProgressCallback) -> ModelsResult | None:
-    """Run the plugin's model manager: ``voc-host models ACTION ARGS...``.
+def manage_models(request: ModelsRequest, progress: ProgressCallback) -> ModelsResult | None:
+    """Run the plugin's model manager: ``voc-host models ACTION ...``.
 
-    The host does not know the model manager's verbs; it passes the command
-    line through. Typical actions are ``list``, ``install NAME``, ``remove
-    NAME``, ``verify`` and ``help``. Report downloads through ``progress``.
+    The host parses the command line into a :class:`~hostapi.results.ModelsRequest`
+    (the actions are :data:`~hostapi.results.MODELS_ACTIONS`); the plugin runs it and
+    reports downloads through ``progress``. Raise a :class:`hostapi.UserError` subclass
+    for what went wrong (its ``exit_code`` is the one the user sees).
 
-    :param action: the first word after ``models`` (``"list"`` when none is given).
-    :param args: the remaining words, unparsed.
+    :param request: the action and its arguments, typed.
     :returns: the outcome, or None if this plugin has no model manager.
     """

@@ -34,17 +34,17 @@ Calling
     abort the whole call on the first exception (compare llm#1280).
     A :class:`UserError` is different: the plugin has claimed the request and
     rejected the user's input, so the call stops there and the error is raised.
+
+(A little over 400 lines: loading, validating and calling are one lifecycle of the
+``PluginManager``; the plugin lookup and the errors live in ``loading.py`` and
+``errors.py``.)
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import os
 import traceback
-import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,14 +52,29 @@ import pluggy
 from pluggy import HookImpl
 
 from . import hookspecs
+from .errors import (
+    NoAnswerError,
+    PluginCallError,
+    UnknownPluginError,
+    UserError,
+)
 from .hookspecs import PROJECT
+from .loading import (
+    Candidate,
+    PluginSpec,
+    entry_point_candidates,
+    explicit_candidate,
+    object_version,
+)
 from .results import (
     BrokenPlugin,
     ComposeOptions,
     CompositionResult,
     HookFailure,
+    ModelsRequest,
     ModelsResult,
     PluginInfo,
+    PluginWarning,
     Progress,
     ProgressCallback,
     RuntimeReport,
@@ -77,49 +92,6 @@ ENV_ONLY = "LSTM_COMPOSER_PLUGINS"
 ENV_DISABLE = "LSTM_COMPOSER_DISABLE"
 
 T = TypeVar("T")
-
-#: What ``Host(plugins=...)`` accepts: a module or object with hook
-#: implementations, ``(name, object)``, or a string ``"[name=]module[:attr]"``
-#: imported lazily like an entry point.
-PluginSpec = Any
-
-
-class UserError(Exception):
-    """Raised by plugins for a mistake the user can fix (bad file, bad value).
-
-    Its ``str()`` is one line; the host prints it after the plugin's name and
-    without a traceback.
-    """
-
-
-class HostError(Exception):
-    """Base of the errors the host raises to its caller."""
-
-
-class NoAnswerError(HostError):
-    """No plugin answered a first-result hook (unknown style, nobody trains...)."""
-
-    def __init__(self, hook: str, message: str) -> None:
-        super().__init__(message)
-        self.hook = hook
-
-
-class UnknownPluginError(NoAnswerError):
-    """``plugin=NAME`` names no loaded plugin."""
-
-
-class PluginCallError(HostError):
-    """Every plugin that tried failed; ``failures`` says who and why."""
-
-    def __init__(self, hook: str, failures: Sequence[HookFailure]) -> None:
-        super().__init__("; ".join(f.line() for f in failures))
-        self.hook = hook
-        self.failures = list(failures)
-
-    @property
-    def user_error(self) -> bool:
-        return any(f.user_error for f in self.failures)
-
 
 def one_line(text: str) -> str:
     """Collapse a message to one line (pluggy's validation errors span several)."""
@@ -139,77 +111,6 @@ def _names(value: str | None) -> set[str] | None:
 
 def _no_progress(progress: Progress) -> None:
     """The callback plugins get when the caller did not pass one."""
-
-
-@dataclass
-class _Candidate:
-    """A plugin known by name before it is imported (so env filters skip the import)."""
-
-    name: str
-    source: str
-    load: Callable[[], object]
-    version: str | None = None
-
-
-def _load_target(target: str) -> object:
-    """Import ``module[:attr.path]`` the way an entry point's value is loaded."""
-    module_name, _, attrs = target.partition(":")
-    obj: object = importlib.import_module(module_name.strip())
-    for attr in filter(None, attrs.strip().split(".")):
-        obj = getattr(obj, attr)
-    return obj
-
-
-def _object_name(obj: object) -> str:
-    if isinstance(obj, types.ModuleType):
-        return obj.__name__.rpartition(".")[2]
-    name = getattr(obj, "plugin_name", None) or getattr(obj, "__name__", None)
-    return str(name) if name else type(obj).__name__
-
-
-def _object_version(obj: object) -> str | None:
-    version = getattr(obj, "__version__", None)
-    return str(version) if version is not None else None
-
-
-def _explicit_candidate(spec: PluginSpec) -> _Candidate:
-    if isinstance(spec, tuple):
-        name, obj = spec
-        return _Candidate(str(name), "object", lambda: obj, _object_version(obj))
-    if isinstance(spec, str):
-        name, sep, target = spec.partition("=")
-        if not sep:
-            name, target = spec.partition(":")[0].rpartition(".")[2], spec
-        return _Candidate(name.strip(), f"module {target.strip()}", lambda: _load_target(target))
-    source = f"module {spec.__name__}" if isinstance(spec, types.ModuleType) else "object"
-    return _Candidate(_object_name(spec), source, lambda: spec, _object_version(spec))
-
-
-def _entry_point_candidates(group: str) -> tuple[list[_Candidate], list[BrokenPlugin]]:
-    """The group's entry points, one per name, sorted by name (the documented order)."""
-    by_name: dict[str, importlib.metadata.EntryPoint] = {}
-    clashes: list[BrokenPlugin] = []
-    for ep in importlib.metadata.entry_points(group=group):
-        first = by_name.setdefault(ep.name, ep)
-        # The same distribution seen twice on sys.path is harmless; two different
-        # targets under one name would make the order depend on sys.path.
-        if first is not ep and first.value != ep.value:
-            clashes.append(
-                BrokenPlugin(
-                    ep.name,
-                    f"entry point name also used by {first.value!r}; ignored {ep.value!r}",
-                    "register",
-                    f"entry point {ep.value}",
-                )
-            )
-    candidates = []
-    for name in sorted(by_name):
-        ep = by_name[name]
-        dist = getattr(ep, "dist", None)
-        version = dist.version if dist is not None else None
-        where = f" ({dist.name} {version})" if dist is not None else ""
-        candidates.append(_Candidate(name, f"entry point {ep.value}{where}", ep.load, version))
-    return candidates, clashes
 
 
 class Host:
@@ -239,13 +140,15 @@ class Host:
         self.skipped: list[SkippedPlugin] = []
         #: Every hook failure so far (including ones where another plugin answered).
         self.failures: list[HookFailure] = []
-        self._loaded: dict[str, _Candidate] = {}
+        #: Notes plugins passed to their ``warn`` callback (they still answered).
+        self.warnings: list[PluginWarning] = []
+        self._loaded: dict[str, Candidate] = {}
 
         if isinstance(plugins, str):  # one "module:attr" string, not its characters
             plugins = [plugins]
-        candidates = [_explicit_candidate(p) for p in plugins]
+        candidates = [explicit_candidate(p) for p in plugins]
         if load_entry_points:
-            from_eps, clashes = _entry_point_candidates(ENTRY_POINT_GROUP)
+            from_eps, clashes = entry_point_candidates(ENTRY_POINT_GROUP)
             candidates += from_eps
             self.broken += clashes
         for candidate in candidates:
@@ -260,7 +163,7 @@ class Host:
 
     # -- loading ---------------------------------------------------------
 
-    def _load(self, candidate: _Candidate) -> None:
+    def _load(self, candidate: Candidate) -> None:
         name = candidate.name
         if name in self._disabled:
             self.skipped.append(SkippedPlugin(name, f"disabled by {ENV_DISABLE}", candidate.source))
@@ -295,7 +198,7 @@ class Host:
             self._mark_broken(candidate, "validate", problem)
             return
         # A "module:attr" string only reveals its version once imported.
-        candidate.version = candidate.version or _object_version(plugin)
+        candidate.version = candidate.version or object_version(plugin)
         self._loaded[name] = candidate
 
     def _validate(self, plugin: object) -> str | None:
@@ -321,7 +224,7 @@ class Host:
         if self.pm.has_plugin(name):
             self.pm.unregister(name=name)
 
-    def _mark_broken(self, candidate: _Candidate, stage: str, why: BaseException | str) -> None:
+    def _mark_broken(self, candidate: Candidate, stage: str, why: BaseException | str) -> None:
         if isinstance(why, BaseException):
             reason = _describe(why)
             tb = "".join(traceback.format_exception(type(why), why, why.__traceback__))
@@ -370,9 +273,17 @@ class Host:
     def _invoke(self, impl: HookImpl, kwargs: Mapping[str, object]) -> object:
         # As pluggy's _multicall: positional parameters by name, then the
         # implementation's own defaulted parameters if the call provides them.
+        if "warn" in impl.argnames:
+            kwargs = {**kwargs, "warn": self._warner(impl.plugin_name)}
         args = [kwargs[name] for name in impl.argnames]
         extra = {name: kwargs[name] for name in impl.kwargnames if name in kwargs}
         return impl.function(*args, **extra)
+
+    def _warner(self, plugin: str) -> Callable[[str], None]:
+        def warn(message: str) -> None:
+            self.warnings.append(PluginWarning(plugin, one_line(message)))
+
+        return warn
 
     def _failure(self, impl: HookImpl, hook: str, exc: BaseException | str) -> HookFailure:
         if isinstance(exc, BaseException):
@@ -382,6 +293,7 @@ class Host:
                 error=one_line(str(exc)) or type(exc).__name__,
                 error_type=type(exc).__name__,
                 user_error=isinstance(exc, UserError),
+                exit_code=int(exc.exit_code) if isinstance(exc, UserError) else None,
                 traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
             )
         else:
@@ -518,20 +430,18 @@ class Host:
 
     def manage_models(
         self,
-        action: str = "list",
-        args: Sequence[str] = (),
+        request: ModelsRequest | None = None,
         *,
         progress: ProgressCallback | None = None,
         plugin: str | None = None,
     ) -> ModelsResult:
-        """Pass a model-manager command to the first plugin that has a model manager."""
+        """Run a model-manager command on the first plugin that has a model manager."""
         return self._first(
             "manage_models",
             ModelsResult,
             plugin,
             "no plugin has a model manager",
-            action=action,
-            args=list(args),
+            request=request or ModelsRequest(),
             progress=progress or _no_progress,
         )
 

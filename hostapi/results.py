@@ -14,21 +14,22 @@ from pathlib import Path
 from typing import Any
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with dataclasses as dicts and paths as strings, ready for ``json.dumps``."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 
 class _Record:
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return jsonable(self)
 
 
 @dataclass
@@ -43,6 +44,8 @@ class Progress(_Record):
 
 
 ProgressCallback = Callable[[Progress], None]
+#: What a hook calls with a one-line note the user should see (e.g. "catalogue unreachable").
+WarnCallback = Callable[[str], None]
 
 
 @dataclass
@@ -76,7 +79,10 @@ class ComposeOptions(_Record):
     primer: Path | None = None
     tempo: float | None = None  # bpm
     png: bool = False
+    audio: bool = False  # also render the piece as audio (WAV) beside the MIDI
     offline: bool = False
+    model: Path | None = None  # compose with this model file (its style must match ``style``)
+    force: bool = False  # overwrite existing output files (otherwise the plugin refuses)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -108,6 +114,8 @@ class CompositionResult(_Record):
     report: dict[str, Any] = field(default_factory=dict)
     variations: list[Path] = field(default_factory=list)
     png_path: Path | None = None
+    audio_path: Path | None = None  # the first variation's audio (``options.audio``)
+    audio_variations: list[Path] = field(default_factory=list)  # one per variation
 
 
 @dataclass
@@ -150,13 +158,52 @@ class RuntimeReport(_Record):
     advice: list[str] = field(default_factory=list)
 
 
+#: The model-manager actions both command lines offer (``voc-host models ACTION``).
+MODELS_ACTIONS = {
+    "list": "installed, bundled and downloadable styles",
+    "fetch": "download styles' models from the catalogue",
+    "install": "verify a trained model file and install it into the store",
+    "verify": "re-hash every installed model",
+    "repair": "download again what fails verification",
+    "remove": "delete styles from the store",
+    "pack": "download and install the whole model pack",
+    "publish": "write a static catalogue (index.json, models, pack) for model files",
+    "where": "show the store folder and the settings in force",
+}
+
+
+@dataclass
+class ModelsRequest(_Record):
+    """A model-manager command (``voc-host models ACTION ...``), parsed by the host.
+
+    ``action`` is one of :data:`MODELS_ACTIONS`; the other fields are the arguments
+    that action takes (unused ones keep their defaults). ``None`` settings mean the
+    plugin's configuration (environment variables, config file).
+    """
+
+    action: str = "list"
+    styles: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # install: model files; publish: IN, OUT
+    all: bool = False  # fetch every style in the catalogue
+    force: bool = False  # fetch/install again even if installed
+    refresh: bool = False  # list: ask the catalogue now, not its cache
+    keep: bool = False  # pack: keep the pack file after installing
+    base_url: str | None = None  # publish: absolute URL the folder will be served at
+    pack: bool = True  # publish: also build the model pack
+    offline: bool = False
+    allow_insecure: bool = False
+    catalogue: str | None = None  # catalogue URL or folder
+    home: Path | None = None  # store folder
+
+
 @dataclass
 class ModelsResult(_Record):
-    """The answer of a plugin's model manager to ``voc-host models ACTION ARGS...``.
+    """The answer of a plugin's model manager to a :class:`ModelsRequest`.
 
     ``text`` is what a console host prints; ``data`` is the same content for
     ``--json`` (any JSON-able value, dataclasses included). ``ok`` False means the
     action ran but did not succeed (e.g. a verify found a bad file): exit code 1.
+    ``warnings`` are one-line notes (e.g. the catalogue could not be read).
     """
 
     action: str
@@ -164,6 +211,7 @@ class ModelsResult(_Record):
     ok: bool = True
     text: str = ""
     data: Any = None
+    warnings: list[str] = field(default_factory=list)
 
 
 # Host-side records: what the host knows about its plugins. Hosts display them
@@ -201,6 +249,17 @@ class SkippedPlugin(_Record):
 
 
 @dataclass
+class PluginWarning(_Record):
+    """A one-line note a plugin passed to its ``warn`` callback (the hook still answered)."""
+
+    plugin: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.plugin}: {self.message}"
+
+
+@dataclass
 class HookFailure(_Record):
     """One plugin's hook implementation raised (or returned the wrong type)."""
 
@@ -210,6 +269,7 @@ class HookFailure(_Record):
     error_type: str
     user_error: bool = False  # hostapi.UserError: a mistake the user can fix
     traceback: str = ""
+    exit_code: int | None = None  # a UserError's exit_code
 
     def line(self) -> str:
         """The one-line form a console host prints."""

@@ -4,54 +4,167 @@ Registered through the ``lstm_composer`` entry point as the plugin named ``lstm`
 Each hook is thin glue over the module that does the work; heavy imports (the
 engine, TensorFlow, requests) happen inside the hooks, so that a host listing its
 plugins pays nothing for this one.
+
+``compose`` resolves the style once (a given model file, else the store: installed,
+bundled or downloaded) and hands the composer a path. A style the store does not know
+is not this plugin's (None: the host asks the next plugin); any other problem, such as
+an unreachable catalogue, is raised as it is, so the user sees the real cause.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
+import dataclasses
+import os
 from pathlib import Path
 
 from hostapi import hookimpl
 from hostapi.results import (
     ComposeOptions,
     CompositionResult,
+    ModelsRequest,
     ModelsResult,
     ProgressCallback,
     RuntimeReport,
     StyleInfo,
     TrainingResult,
     TrainOptions,
+    WarnCallback,
 )
-from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.errors import (
+    ComposerError,
+    OutputExistsError,
+    UnknownStyleError,
+    UsageError,
+)
 
 PLUGIN = "lstm"
 
 
-def _store(offline: bool = False):
-    from lstm_composer_plugin.models import bundled_models
-    from model_store import Store
+@hookimpl
+def list_styles(offline: bool, warn: WarnCallback) -> list[StyleInfo]:
+    from lstm_composer_plugin.models import open_store, style_info
 
-    return Store(bundled=bundled_models(), offline=True if offline else None)
+    listing = open_store(offline).list_styles()
+    for note in dict.fromkeys(listing.warnings):  # e.g. the catalogue is unreachable
+        warn(note)
+    return [style_info(entry, PLUGIN) for entry in listing.styles]
 
 
 @hookimpl
-def list_styles(offline: bool) -> list[StyleInfo]:
-    return [entry.to_style_info(plugin=PLUGIN) for entry in _store(offline).styles()]
-
-
-@hookimpl
-def compose(style: str, options: ComposeOptions, progress: ProgressCallback) -> CompositionResult | None:
+def compose(
+    style: str, options: ComposeOptions, progress: ProgressCallback, warn: WarnCallback
+) -> CompositionResult | None:
+    from lstm_composer_plugin.compose.composer import MAX_EVENTS
     from lstm_composer_plugin.compose.composer import compose as compose_style
 
-    # Answer only for styles this plugin has (bundled, installed or in the catalogue), so that
-    # another composer plugin gets its turn for the rest.
-    if style not in {entry.name for entry in _store(options.offline).styles()}:
-        return None
-    result = compose_style(style, options, progress=progress)
+    _check_request(style, options)
+    if options.model is not None:
+        path, style = _own_model(Path(options.model), style)
+    else:
+        from lstm_composer_plugin.models import locate_model
+
+        try:
+            path = locate_model(style, offline=options.offline, progress=progress)
+        except UnknownStyleError:
+            return None  # not a style of ours: another plugin may know it
+    if options.seed is None:  # chosen here so that the default file name is known in advance
+        seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+        options = dataclasses.replace(options, seed=seed)
+    _refuse_overwrite(style, options)
+    result = compose_style(style, options, model_path=path, progress=progress)
     result.plugin = PLUGIN
+    if options.seconds is not None and result.duration_seconds < 0.95 * options.seconds:
+        warn(
+            f"the piece is {result.duration_seconds:.0f} s long, not the {options.seconds:g} s "
+            f"asked for: compositions stop at {MAX_EVENTS} events"
+        )
+    result.report["summary"] = _summary(result.report)
     return result
+
+
+def _check_request(style: str, options: ComposeOptions) -> None:
+    """What can be refused before any model is read or downloaded."""
+    from hostapi.commands import STYLE_NAME
+
+    if style and not STYLE_NAME.fullmatch(style):
+        raise UsageError(f"{style!r} is not a style name (letters, digits, '.', '_' and '-')")
+    if options.png and not _have_matplotlib():
+        raise ComposerError(
+            "--png needs matplotlib, which is not installed "
+            "(pip install 'lstm-composer-plugin[png]'); nothing was composed"
+        )
+    if options.audio:  # the renderer and a SoundFont, before any download (one line if missing)
+        from lstm_composer_plugin.compose.audio import check_audio
+
+        check_audio()
+
+
+def _have_matplotlib() -> bool:
+    try:  # it is imported for the drawing anyway; find_spec would miss a broken install
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _own_model(path: Path, style: str) -> tuple[Path, str]:
+    """A model file the user named: it must be a model, and of ``style`` if one is given."""
+    from lstm_composer_plugin.modelfile import read_manifest
+
+    if not path.is_file():
+        raise ComposerError(f"{path}: no such model file")
+    own = read_manifest(path).style  # ModelFileError (one line) for a file that is not a model
+    if style and own != style:
+        raise UsageError(f"{path} is a model of style '{own}', not '{style}'")
+    return path, own
+
+
+def _refuse_overwrite(style: str, options: ComposeOptions) -> None:
+    """Existing output files (MIDI, variations, WAVs, piano roll) stay untouched unless
+    ``options.force``; the folder must exist."""
+    from lstm_composer_plugin.compose.composer import variation_path
+
+    out = Path(options.out_path) if options.out_path else Path(f"{style}-{options.seed}.mid")
+    if not out.parent.is_dir():
+        raise UsageError(f"output folder '{out.parent}' does not exist")
+    if options.force:
+        return
+    planned = [variation_path(out, k) for k in range(options.variations)]
+    if options.audio:
+        planned += [path.with_suffix(".wav") for path in planned]
+    if options.png:
+        planned.append(out.with_suffix(".png"))
+    for path in planned:
+        if path.exists():
+            raise OutputExistsError(
+                f"{path} exists: nothing was written (add --force to overwrite, or choose "
+                "another --output)"
+            )
+
+
+def _summary(report: dict) -> str:
+    """The originality line a console host prints under the file name."""
+    if "longest_repeat" not in report:
+        return ""
+    if "notes" in report:  # a note-level model: the measures are the melody's (docs/compose.md)
+        line = (
+            f"longest repeated melody pitch {report['longest_repeat']}, "
+            f"{report.get('distinct_per_100', '?')} distinct melody pitches per 100"
+        )
+        if "longest_borrowed_melody" in report:
+            src = f" ({report['melody_borrowed_from']})" if report.get("melody_borrowed_from") else ""
+            line = f"longest borrowed melody {report['longest_borrowed_melody']} notes{src}; " + line
+        return f"originality: {line}"
+    line = (
+        f"longest repeated event {report['longest_repeat']}, "
+        f"{report.get('distinct_per_100', '?')} distinct per 100"
+    )
+    if "longest_borrowed_run" in report:
+        src = f" ({report['borrowed_from']})" if report.get("borrowed_from") else ""
+        share = report.get("ngram8_share")
+        shown = f", 8-gram share {share:.1%}" if isinstance(share, float) else ""
+        line = f"longest borrowed run {report['longest_borrowed_run']} events{src}{shown}; " + line
+    return f"originality: {line}"
 
 
 @hookimpl
@@ -73,19 +186,7 @@ def check_runtime(deep: bool) -> RuntimeReport:
 
 
 @hookimpl
-def manage_models(action: str, args: list[str], progress: ProgressCallback) -> ModelsResult:
-    from lstm_composer_plugin.models import bundled_models
-    from model_store.cli import add_models_parser, execute
+def manage_models(request: ModelsRequest, progress: ProgressCallback) -> ModelsResult:
+    from lstm_composer_plugin.cli.models import manage
 
-    parser = argparse.ArgumentParser(prog="models", add_help=False, exit_on_error=False)
-    add_models_parser(parser.add_subparsers(dest="command"))
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            parsed = parser.parse_args(["models", action, *args])
-    except (argparse.ArgumentError, SystemExit) as exc:
-        detail = err.getvalue().strip().splitlines()
-        raise UsageError(f"models {action}: {detail[-1] if detail else exc}") from None
-    payload, text, code, warnings = execute(parsed, bundled_models(), progress)
-    lines = [f"warning: {w}" for w in warnings] + list(text)
-    return ModelsResult(action=action, plugin=PLUGIN, ok=code == 0, text="\n".join(lines), data=payload)
+    return manage(request, progress)

@@ -12,7 +12,7 @@ import pytest
 
 from hostapi.results import ComposeOptions
 from lstm_composer_plugin.compose.composer import compose
-from lstm_composer_plugin.errors import ComposerError, UsageError
+from lstm_composer_plugin.errors import ComposerError, UnknownStyleError, UsageError
 from lstm_composer_plugin.models import bundled_models, locate_model
 from lstm_composer_plugin.music.midi import read_midi
 from lstm_composer_plugin.music.stats import distinct_per_100, longest_run
@@ -147,7 +147,7 @@ def test_bad_options_are_usage_errors(options, message):
 
 
 def test_unknown_style_and_missing_model_are_one_line_errors(tmp_path):
-    with pytest.raises(UsageError, match="nosuchstyle"):
+    with pytest.raises(UnknownStyleError, match="nosuchstyle"):
         locate_model("nosuchstyle", offline=True)
     with pytest.raises(ComposerError, match="no such model file"):
         locate_model("", tmp_path / "missing.lstmc")
@@ -162,7 +162,7 @@ def test_unknown_style_and_missing_model_are_one_line_errors(tmp_path):
         (["--style", "bach", "--primer", "PRIMER"], "PRIMER"),
         (["--model", "missing.lstmc"], "missing.lstmc"),
         (["--style", "bach", "--length", "ten"], "length"),
-        ([], "--style"),
+        ([], "needs a STYLE"),
     ],
 )
 def test_cli_errors_are_one_line(args, needle, tmp_path):
@@ -200,3 +200,27 @@ def test_cli_styles_lists_bundled_styles(tmp_path):
     assert proc.returncode == 0, proc.stderr
     names = {row["name"] for row in json.loads(proc.stdout)}
     assert set(bundled_models()) <= names
+
+
+def test_two_threads_composing_at_once_give_the_same_bytes(tmp_path):
+    """Issue 11 item 6: the BLAS thread limit is per call (threadpoolctl), no shared state."""
+    import threading
+
+    def piece(name: str, seed: int) -> bytes:
+        options = ComposeOptions(out_path=tmp_path / name, seed=seed, length=120)
+        return compose("bach", options).path.read_bytes()
+
+    alone = [piece("alone-1.mid", 1), piece("alone-2.mid", 2)]
+    together: dict[int, bytes] = {}
+    start = threading.Barrier(2)
+
+    def worker(seed: int) -> None:
+        start.wait()
+        together[seed] = piece(f"together-{seed}.mid", seed)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert [together[1], together[2]] == alone and alone[0] != alone[1]

@@ -86,3 +86,30 @@ def test_usage_error_is_one_line(capsys):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") <= 1 and "Traceback" not in proc.stderr
+
+
+def test_inspect_says_when_a_file_was_read_only_up_to_a_cut(tmp_path, corpus_dir):
+    """Issue 12 item 13: a 500-byte head of a real chorale is readable, and said to be cut."""
+    source = sorted((corpus_dir / "bach").glob("*.mid"))[0]
+    cut = tmp_path / "cut.mid"
+    cut.write_bytes(source.read_bytes()[:500])
+    shutil.copy(source, tmp_path / "whole.mid")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstm_composer_plugin.cli", "corpus", "inspect", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    by_name = {f["path"].rsplit("/", 1)[-1]: f for f in report["files"]}
+    assert by_name["cut.mid"]["ok"] and "truncated" in by_name["cut.mid"]["truncated"]
+    assert by_name["whole.mid"]["truncated"] is None
+    assert report["files_truncated"] == 1
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstm_composer_plugin.cli", "corpus", "inspect", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert f"{cut}: read only up to where it is cut" in proc.stdout

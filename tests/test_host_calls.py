@@ -7,6 +7,7 @@ import pytest
 
 from hostapi import (
     ComposeOptions,
+    ModelsRequest,
     NoAnswerError,
     PluginCallError,
     Progress,
@@ -201,15 +202,15 @@ def test_check_runtime_collects_every_plugin_and_survives_failures(
     ]
 
 
-def test_manage_models_passes_the_command_line_through(dummy_host, dummy_plugin):
-    result = dummy_host.manage_models("list", ["--all"])
+def test_manage_models_passes_a_typed_request(dummy_host, dummy_plugin):
+    result = dummy_host.manage_models(ModelsRequest("list", all=True))
     assert result.plugin == "dummy" and result.data == ["waltz", "shared"]
-    assert dummy_plugin.calls[-1] == ("manage_models", {"action": "list", "args": ["--all"]})
-    assert dummy_host.manage_models("verify").ok is False
-    with pytest.raises(PluginCallError, match="dummy: unknown models action 'frobnicate'"):
-        dummy_host.manage_models("frobnicate")
+    assert dummy_plugin.calls[-1] == ("manage_models", {"request": ModelsRequest("list", all=True)})
+    assert dummy_host.manage_models(ModelsRequest("verify")).ok is False
+    with pytest.raises(PluginCallError, match="dummy: models pack is not supported"):
+        dummy_host.manage_models(ModelsRequest("pack"))
 
 
 def test_no_model_manager(make_host, broken_plugin):
     with pytest.raises(NoAnswerError, match="no plugin has a model manager"):
-        make_host(broken_plugin).manage_models("list")
+        make_host(broken_plugin).manage_models()

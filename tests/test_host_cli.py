@@ -11,8 +11,9 @@ from pathlib import Path
 import mido
 import pytest
 
-from hostapi import ENV_DISABLE, ENV_ONLY, Host, Progress, StyleInfo, hookimpl
-from hostapi.cli import ExitCode, ProgressBars, main
+from hostapi import ENV_DISABLE, ENV_ONLY, ExitCode, Host, Progress, StyleInfo, hookimpl
+from hostapi.cli import main
+from hostapi.console import ProgressBars
 from tests.plugins.broken import UserErrorComposer
 from tests.plugins.dummy import DummyComposer
 
@@ -99,18 +100,11 @@ def test_user_error_is_printed_plainly(capsys, make_host):
     code, out, err = run(capsys, ["compose", "shared", "--json"], make_host(UserErrorComposer()))
     assert code == ExitCode.FAILURE
     assert err == "voc-host: error: picky: primer file 'x.mid' is not a MIDI file\n"
+    # The documented --json error: the message without the plugin's name, which is its own field.
     assert json.loads(out) == {
-        "error": "picky: primer file 'x.mid' is not a MIDI file",
+        "error": "primer file 'x.mid' is not a MIDI file",
         "exit_code": 1,
-        "failures": [
-            {
-                "plugin": "picky",
-                "hook": "compose",
-                "error": "primer file 'x.mid' is not a MIDI file",
-                "error_type": "UserError",
-                "user_error": True,
-            }
-        ],
+        "plugin": "picky",
     }
 
 
@@ -203,19 +197,27 @@ def test_train_with_no_trainer_exits_3(capsys, make_host, broken_plugin, tmp_pat
     assert "no plugin can train" in err
 
 
-def test_models_pass_through(capsys, dummy_host, dummy_plugin):
+def test_models_commands_reach_the_plugin_typed(capsys, dummy_host, dummy_plugin):
     code, out, _ = run(capsys, ["models"], dummy_host)
     assert (code, out) == (0, "waltz\nshared\n")
-    code, out, _ = run(capsys, ["models", "list", "--all", "--json"], dummy_host)
+    code, out, _ = run(capsys, ["models", "fetch", "--all", "--json", "--force"], dummy_host)
+    request = dummy_plugin.calls[-1][1]["request"]
+    assert (request.action, request.all, request.force, request.allow_insecure) == (
+        "fetch", True, True, False
+    )
+    code, out, _ = run(capsys, ["models", "list", "--json"], dummy_host)
     assert code == 0 and json.loads(out)["data"] == ["waltz", "shared"]
-    assert dummy_plugin.calls[-1] == ("manage_models", {"action": "list", "args": ["--all"]})
     code, out, _ = run(capsys, ["models", "verify"], dummy_host)
     assert (code, out) == (ExitCode.FAILURE, "shared: hash mismatch\n")
-    code, _, err = run(capsys, ["models", "nonsense", "x"], dummy_host)
+    code, _, err = run(capsys, ["models", "remove", "waltz"], dummy_host)
     assert (code, err) == (
         1,
-        "voc-host: error: dummy: unknown models action 'nonsense' (try: list, verify)\n",
+        "voc-host: error: dummy: models remove is not supported (try: list, verify)\n",
     )
+    # An action nobody offers is the host's usage error, before any plugin is asked.
+    code, _, err = run(capsys, ["models", "frobnicate"], dummy_host)
+    assert code == ExitCode.USAGE
+    assert err.splitlines()[-1].startswith("voc-host models: error: argument ACTION: invalid choice")
 
 
 def test_plugin_option_selects_and_unknown_plugin_exits_3(capsys, make_host, tmp_path):

@@ -13,12 +13,12 @@ import pytest
 import lstm_composer_plugin.hooks as lstm_hooks
 from hostapi import Host
 from hostapi.results import ComposeOptions, Progress, TrainOptions
-from lstm_composer_plugin.models import bundled_models
+from lstm_composer_plugin.models import bundled_models, describe_model
 from lstm_composer_plugin.music.midi import read_midi
 from model_store.publish import publish
+from model_store.testing import StoreServer
 from tests.model_fixtures import have_tensorflow
 from tests.plugins.dummy import DummyComposer
-from tests.store_server import StoreServer
 
 pytest_plugins = ["tests.model_fixtures"]
 
@@ -96,7 +96,7 @@ def test_fetch_from_a_loopback_catalogue_then_compose(tmp_path, tiny_model, monk
     m = load_model(tiny_model)
     save_model(models / "irish.lstmc", {**m.manifest, "style": "irish", "title": "Irish (test)"}, m.arrays)
     with StoreServer(tmp_path / "www") as server:
-        publish(models, server.root)
+        publish(models, server.root, describe=describe_model)
         monkeypatch.setenv("LSTM_COMPOSER_CATALOGUE", server.url)
         host = lstm_host()
         styles = {s.name: s for s in host.list_styles()}

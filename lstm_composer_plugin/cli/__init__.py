@@ -1,7 +1,9 @@
-"""``lstm-composer``: the plugin's own command line (corpus, train, compose, styles, models).
+"""``lstm-composer``: the plugin's own command line.
 
-Every user mistake ends as one line on stderr and a non-zero exit status:
-1 for a failure, 2 for a usage error. Tracebacks are for bugs only.
+``corpus``, ``train`` and ``train-report`` are this plugin's own commands. ``compose``,
+``styles`` and ``models`` are the host's (:mod:`hostapi.commands`), run through a
+:class:`~hostapi.Host` that holds only this plugin, so they take the same words, print
+the same output and exit with the same codes as ``voc-host`` (``docs/errors.md``).
 """
 
 from __future__ import annotations
@@ -12,56 +14,39 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from lstm_composer_plugin.errors import ComposerError, UsageError
+from hostapi import ExitCode, Host
+from hostapi import commands as host_commands
+from lstm_composer_plugin.cli.train import add_report_parser, add_train_parser
+from lstm_composer_plugin.errors import UsageError
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own convention)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+PROG = "lstm-composer"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lstm-composer", description=__doc__.splitlines()[0])
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings only")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = host_commands.Parser(prog=PROG, description="Compose MIDI music with one LSTM per style; train new styles.")
+    host_commands.add_global_options(parser, after_command=False)
+    common = host_commands.global_parent()
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=host_commands.Parser
+    )
 
-    corpus = sub.add_parser("corpus", help="inspect a folder of MIDI files")
-    csub = corpus.add_subparsers(dest="corpus_command", required=True, parser_class=_Parser)
-    inspect = csub.add_parser("inspect", help="read MIDI files and report notes, events, vocabulary")
+    corpus = sub.add_parser("corpus", parents=[common], help="inspect a folder of MIDI files")
+    csub = corpus.add_subparsers(
+        dest="corpus_command", required=True, parser_class=host_commands.Parser
+    )
+    inspect = csub.add_parser(
+        "inspect", parents=[common], help="read MIDI files and report notes, events, vocabulary"
+    )
     inspect.add_argument("path", help="a MIDI file or a folder (searched recursively)")
-    inspect.add_argument("--min-count", type=int, default=2, help="vocabulary minimum count (default 2)")
-    inspect.add_argument("--json", action="store_true", help="print one JSON object")
+    inspect.add_argument(
+        "--min-count", type=int, default=2, help="vocabulary minimum count (default 2)"
+    )
     inspect.set_defaults(func=run_corpus_inspect)
 
-    for add in _optional_parsers():
-        add(sub)
+    add_train_parser(sub)
+    add_report_parser(sub)
+    host_commands.add_shared_commands(sub, [common])
     return parser
-
-
-def _optional_parsers():
-    """Subcommands that live beside their code (train, compose, styles, models)."""
-    adders = []
-    try:
-        from lstm_composer_plugin.cli.train import add_report_parser, add_train_parser
-
-        adders += [add_train_parser, add_report_parser]
-    except ImportError:
-        pass
-    try:
-        from lstm_composer_plugin.cli.compose import add_compose_parser, add_styles_parser
-
-        adders += [add_compose_parser, add_styles_parser]
-    except ImportError:
-        pass
-    try:
-        from lstm_composer_plugin.cli.models import add_models_parser
-
-        adders.append(add_models_parser)
-    except ImportError:
-        pass
-    return adders
 
 
 def run_corpus_inspect(args: argparse.Namespace) -> int:
@@ -75,7 +60,14 @@ def run_corpus_inspect(args: argparse.Namespace) -> int:
     if args.json:
         out = {
             "files": [
-                {"path": f.path, "ok": f.ok, "notes": f.notes, "events": f.events, "error": f.error or None}
+                {
+                    "path": f.path,
+                    "ok": f.ok,
+                    "notes": f.notes,
+                    "events": f.events,
+                    "error": f.error or None,
+                    "truncated": f.truncated or None,
+                }
                 for f in corpus.files
             ],
             **summary,
@@ -85,31 +77,42 @@ def run_corpus_inspect(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=1))
     else:
         for w in warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        print(f"{summary['root']}: {summary['files_read']} files read, {summary['files_skipped']} skipped")
+            print(f"{PROG}: warning: {w}", file=sys.stderr)
+        print(
+            f"{summary['root']}: {summary['files_read']} files read, "
+            f"{summary['files_skipped']} skipped"
+        )
+        for f in corpus.files:
+            if f.truncated:
+                print(f"  {f.path}: read only up to where it is cut ({f.truncated})")
         print(f"  notes {summary['notes']}, events {summary['events']}")
         print(
             f"  vocabulary {summary['vocab_size']} events with count >= {summary['min_count']}, "
-            f"covering {summary['coverage']:.1%} of events (the rest fall back to their nearest neighbour)"
+            f"covering {summary['coverage']:.1%} of events "
+            "(the rest fall back to their nearest neighbour)"
         )
-    return EXIT_OK if corpus.pieces else EXIT_FAIL
+    return ExitCode.OK if corpus.pieces else ExitCode.FAILURE
+
+
+def _plugin_host(args: argparse.Namespace) -> Host:
+    from lstm_composer_plugin import hooks
+
+    # Only this plugin, whatever else is installed: this is the plugin's own command line.
+    return Host(plugins=[(hooks.PLUGIN, hooks)], load_entry_points=False, env={})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except UsageError as exc:
-        print(f"lstm-composer: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ComposerError as exc:
-        print(f"lstm-composer: error: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    except KeyboardInterrupt:
-        print("lstm-composer: interrupted", file=sys.stderr)
-        return 130
+    argv = list(sys.argv[1:] if argv is None else argv)
+    quiet = "-q" in argv or "--quiet" in argv
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+    return host_commands.run(
+        PROG,
+        build_parser(),
+        argv,
+        host_commands=host_commands.SHARED_COMMANDS,
+        make_host=_plugin_host,
+        name_plugins=False,
+    )
 
 
 if __name__ == "__main__":

@@ -27,14 +27,13 @@ Gate order and activations are Keras's defaults: i, f, c, o; sigmoid and tanh.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from lstm_composer_plugin.errors import ModelFileError
 from lstm_composer_plugin.modelfile import ModelFile, load_model
@@ -193,53 +192,16 @@ class NumpyNetwork:
 
 @contextlib.contextmanager
 def blas_threads(n: int = 1) -> Iterator[None]:
-    """Run the block with ``n`` OpenBLAS threads (best effort), then restore the old number.
+    """Run the block with at most ``n`` BLAS threads, then restore the previous limits.
 
     One step multiplies a vector by a few megabytes of weights: tens of microseconds of
     work, less than it costs to wake and join a second BLAS thread. On a busy machine the
     threaded version is 2-3x slower per step than a single thread, so sampling uses one.
-    Where NumPy's BLAS is not a recognisable OpenBLAS this does nothing.
+    threadpoolctl finds whichever BLAS NumPy loaded (OpenBLAS, MKL, BLIS) and keeps no state
+    of ours between calls, so two threads composing at once cannot leave a stale limit behind.
     """
-    lib = _openblas()
-    if lib is None:
+    with threadpool_limits(limits=n, user_api="blas"):
         yield
-        return
-    get, set_ = lib
-    old = int(get())
-    set_(n)
-    try:
-        yield
-    finally:
-        set_(old)
-
-
-_OPENBLAS: list = []  # memo: [] not looked up yet, [None] none found, [(get, set)]
-
-
-def _openblas():
-    if not _OPENBLAS:
-        _OPENBLAS.append(_find_openblas())
-    return _OPENBLAS[0]
-
-
-def _find_openblas():
-    """The thread getter/setter of the OpenBLAS NumPy has loaded (Linux: from /proc/self/maps)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        with open("/proc/self/maps") as fh:
-            paths = sorted({line.split()[-1] for line in fh if "openblas" in line.lower() and "/" in line})
-        for path in paths:
-            lib = ctypes.CDLL(path)
-            for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
-                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                if get is not None and set_ is not None:
-                    set_.argtypes = [ctypes.c_int]
-                    return get, set_
-    except OSError:
-        pass
-    return None
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ class FileReport:
     notes: int = 0
     events: int = 0
     error: str = ""
+    truncated: str = ""  # the reader stopped where the file is cut: what it says about the cut
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Corpus:
             "root": str(self.root),
             "files_read": len(self.pieces),
             "files_skipped": len(self.skipped),
+            "files_truncated": sum(bool(f.truncated) for f in self.files),
             "skipped": [{"path": f.path, "error": f.error} for f in self.skipped],
             "notes": sum(len(p.notes) for p in self.pieces),
             "events": sum(len(e) for e in self.events),
@@ -101,5 +103,8 @@ def load_corpus(
         corpus.pieces.append(piece)
         corpus.events.append(events)
         corpus.sha256.append(hashlib.sha256(file.read_bytes()).hexdigest())
-        corpus.files.append(FileReport(path=name, ok=True, notes=len(piece.notes), events=len(events)))
+        cut = "; ".join(w for w in piece.warnings if "truncated" in w)
+        corpus.files.append(
+            FileReport(path=name, ok=True, notes=len(piece.notes), events=len(events), truncated=cut)
+        )
     return corpus

@@ -118,15 +118,16 @@ class DummyComposer:
         )
 
     @hookimpl
-    def manage_models(self, action, args) -> ModelsResult:
-        self.calls.append(("manage_models", {"action": action, "args": args}))
+    def manage_models(self, request) -> ModelsResult:
+        action = request.action
+        self.calls.append(("manage_models", {"request": request}))
         if action == "list":
             return ModelsResult(action, text="\n".join(self.styles), data=list(self.styles))
         if action == "verify":
             return ModelsResult(
                 action, ok=False, text="shared: hash mismatch", data={"bad": ["shared"]}
             )
-        raise UserError(f"unknown models action {action!r} (try: list, verify)")
+        raise UserError(f"models {action} is not supported (try: list, verify)")
 
 
 class EagerComposer(DummyComposer):

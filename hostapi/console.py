@@ -1,0 +1,163 @@
+"""What both command lines print: one-line errors, warnings, JSON, tables, sizes, progress.
+
+``voc-host`` and ``lstm-composer`` print through one :class:`Console`, so a size, a
+progress bar, a warning and a ``--json`` error look the same in both.
+
+Streams: results on stdout (``--json``: one JSON document); errors, warnings and
+progress bars on stderr. With ``--json`` an error is also a JSON document on stdout,
+``{"error": MESSAGE, "exit_code": N, ...}``, so a script reading stdout always gets JSON.
+``-q`` prints errors (and ``--json`` output) only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from .results import HookFailure, Progress, jsonable
+
+
+def format_size(n: int | float | None) -> str:
+    """Bytes for people, in binary multiples as tqdm's bars show them: ``3.7 MB``, ``512 B``."""
+    if n is None:
+        return "-"
+    if n < 1024:
+        return f"{int(n)} B"
+    size = n / 1024
+    for unit in ("KB", "MB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def table(rows: list[list[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart (the first row is the header)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+class Console:
+    """Output of one command-line run (``prog`` names the program in every message)."""
+
+    def __init__(
+        self,
+        prog: str,
+        *,
+        as_json: bool = False,
+        quiet: bool = False,
+        tracebacks: bool = False,
+        name_plugins: bool = True,
+    ) -> None:
+        self.prog = prog
+        self.json = as_json
+        self.quiet = quiet
+        self.show_tracebacks = tracebacks
+        #: A host of several plugins names the plugin in its messages; a plugin's own CLI not.
+        self.name_plugins = name_plugins
+
+    def out(self, text: str = "") -> None:
+        if not self.quiet:
+            print(text)
+
+    def emit(self, value: Any) -> None:
+        print(json.dumps(jsonable(value), indent=2))
+
+    def error(self, message: str, code: int, **extra: Any) -> None:
+        """The one-line error on stderr, and with ``--json`` its JSON document on stdout."""
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        if self.json:
+            self.emit({"error": message, "exit_code": int(code), **extra})
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            print(f"{self.prog}: warning: {message}", file=sys.stderr)
+
+    def failure_line(self, failure: HookFailure) -> str:
+        if failure.user_error and not self.name_plugins:
+            return failure.error
+        return failure.line()
+
+    def tracebacks(self, failures: Sequence[HookFailure]) -> None:
+        if self.show_tracebacks:
+            for failure in failures:
+                if failure.traceback:
+                    print(failure.traceback, file=sys.stderr, end="")
+
+    def records(self, records: Sequence[Any]) -> list[dict[str, Any]]:
+        """JSON form of failures/broken plugins; tracebacks only with ``--traceback``."""
+        dicts = [r.to_dict() for r in records]
+        if not self.show_tracebacks:
+            for d in dicts:
+                d.pop("traceback", None)
+        return dicts
+
+    def progress(self) -> ProgressBars:
+        return ProgressBars(enabled=not self.quiet)
+
+
+class ProgressBars:
+    """A :class:`~hostapi.results.ProgressCallback` drawing tqdm bars on stderr (terminal only).
+
+    A new bar starts when the stage changes or the count starts again (the next file of
+    a ``models fetch --all``).
+    """
+
+    def __init__(self, enabled: bool = True, file: TextIO | None = None) -> None:
+        self.enabled = enabled
+        self.file = file
+        self._bar: Any = None
+        self._stage: str | None = None
+
+    def __call__(self, progress: Progress) -> None:
+        if not self.enabled:
+            return
+        bar = self._bar
+        if bar is None or progress.stage != self._stage or progress.done < bar.n:
+            bar = self._open(progress)
+        if progress.total != bar.total:
+            bar.total = progress.total
+        if progress.message:
+            bar.set_postfix_str(progress.message, refresh=False)
+        bar.update(progress.done - bar.n)  # update() rate-limits redraws; refresh() would not
+
+    def _open(self, progress: Progress) -> Any:
+        self.close()
+        from tqdm import tqdm  # only paid for when something reports progress
+
+        is_bytes = progress.unit == "B"
+        stream = self.file or sys.stderr
+        self._bar = tqdm(
+            total=progress.total,
+            desc=progress.stage,
+            unit=progress.unit or "it",
+            unit_scale=is_bytes,
+            unit_divisor=1024 if is_bytes else 1000,
+            file=stream,
+            disable=None,  # tqdm's rule: draw only on a terminal
+            **_width(stream),
+        )
+        self._stage = progress.stage
+        return self._bar
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+            self._stage = None
+
+
+def _width(stream: TextIO) -> dict[str, Any]:
+    """Follow the terminal's width; a terminal that reports 0 columns (a bare pty, some IDE
+    consoles) would get an empty bar from tqdm, so it gets 80 columns instead."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return {"dynamic_ncols": True}
+    return {"dynamic_ncols": True} if columns > 0 else {"ncols": 80}
