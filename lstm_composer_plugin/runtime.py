@@ -209,6 +209,42 @@ def _png_capability(report: RuntimeReport) -> None:
         report.advice.append(f"for piano-roll PNGs: {PNG_EXTRA}")
 
 
+def _audio_capability(report: RuntimeReport) -> None:
+    """The renderer and SoundFont behind ``compose --audio`` (both looked up, nothing loaded)."""
+    try:
+        from lstm_composer_plugin.compose import audio
+    except Exception as exc:  # mido or NumPy broken: already reported above
+        report.capabilities["audio"] = f"unavailable: {type(exc).__name__}: {exc}"
+        return
+    version = audio.renderer_version()
+    report.findings.append(
+        RuntimeFinding(
+            audio.RENDERER,
+            version is not None,
+            version,
+            "renders MIDI to audio" if version else "not installed; needed for --audio",
+        )
+    )
+    try:
+        soundfont = audio.find_soundfont()
+    except Exception as exc:
+        report.findings.append(RuntimeFinding("soundfont", False, None, str(exc)))
+        soundfont = None
+    else:
+        size = soundfont.stat().st_size / 1e6
+        report.findings.append(RuntimeFinding("soundfont", True, None, f"{soundfont} ({size:.0f} MB)"))
+    if version is None:
+        report.capabilities["audio"] = f"unavailable: {audio.RENDERER} is not installed"
+        report.advice.append(f"for --audio: {audio.AUDIO_EXTRA}")
+    elif soundfont is None:
+        report.capabilities["audio"] = "unavailable: no General MIDI SoundFont"
+        report.advice.append(
+            f"for --audio: {audio.SOUNDFONT_APT} (or set {audio.ENV_SOUNDFONT}=FILE.sf2)"
+        )
+    else:
+        report.capabilities["audio"] = f"ready ({audio.RENDERER} {version}, {soundfont.name})"
+
+
 def _tensorflow_cheap() -> RuntimeFinding:
     version = _dist_version(*TF_DISTRIBUTIONS)
     found, why = _importable("tensorflow")
@@ -333,6 +369,7 @@ def check_runtime(
         report.advice.append(f"use Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer")
     _compose_capability(report, by_name)
     _png_capability(report)
+    _audio_capability(report)
 
     tf = _tensorflow_cheap()
     if probe_tensorflow and tf.ok:

@@ -71,7 +71,7 @@ def test_cheap_check_does_not_import_tensorflow():
 def test_cheap_check_reports_versions():
     report = check_runtime()
     found = {f.name: f for f in report.findings}
-    assert list(found) == ["python", "numpy", "mido", "pluggy", "tensorflow"]
+    assert list(found) == ["python", "numpy", "mido", "pluggy", "midirenderer", "soundfont", "tensorflow"]
     assert found["python"].ok and found["python"].version == ".".join(
         map(str, sys.version_info[:3])
     )
