@@ -151,3 +151,100 @@ def overfit_model(tmp_path_factory) -> Path:
         min_count=1,
         learning_rate=1e-2,
     )
+
+
+# -- note-level models without TensorFlow ------------------------------------------------------
+
+
+def note_slice(style: str, n_train: int, n_val: int = 0) -> tuple[list, list]:
+    """The first ``n_train`` (and next ``n_val``) pieces of a style, read with the project's reader."""
+    folder = REPO.parent / "shared" / "corpus" / style
+    if not folder.is_dir():
+        pytest.skip(f"corpus not found at {folder}")
+    files = find_midi_files(folder)[: n_train + n_val]
+    pieces = [read_midi(f) for f in files]
+    return pieces[:n_train], pieces[n_train:]
+
+
+def random_note_model(
+    path: Path,
+    *,
+    style: str = "bach",
+    n_train: int = 40,
+    n_val: int = 10,
+    units: Sequence[int] = (32, 16),
+    dense_units: int = 16,
+    embedding_dim: int = 8,
+    seed: int = 0,
+    key_mode: str = "normalise",
+) -> Path:
+    """A note-level model file with random weights (NumPy only, no TensorFlow), in the layer
+    layout ``train.export`` writes, with everything compose needs: the encoding record with the
+    style's profile, the training melodies' index and the token stream.
+
+    The output bias is the log of the tokens' frequencies in the slice, so sampling has the
+    corpus's rough proportions of positions, pitches and durations; the grammar does the rest.
+    """
+    from lstm_composer_plugin.modelfile import save_model
+    from lstm_composer_plugin.music.melody import melody_index
+    from lstm_composer_plugin.music.notes import NoteEncoding, NoteVocabulary, tokenize_note_pieces
+    from lstm_composer_plugin.music.profile import NoteRecord, style_profile
+
+    enc = NoteEncoding(key_mode=key_mode)
+    train, val = note_slice(style, n_train, n_val)
+    tokens, offsets = tokenize_note_pieces(train, enc)
+    n_vocab = len(NoteVocabulary(enc))
+    rng = np.random.default_rng(seed)
+    arrays: dict[str, np.ndarray] = {}
+    layers: list[dict] = [{"type": "embedding", "name": "embedding"}]
+    arrays["embedding.embeddings"] = rng.normal(0, 0.5, (n_vocab, embedding_dim))
+
+    def batchnorm(name: str, width: int) -> None:
+        layers.append({"type": "batchnorm", "name": name, "epsilon": 1e-3})
+        arrays[f"{name}.gamma"] = rng.uniform(0.5, 1.5, width)
+        arrays[f"{name}.beta"] = rng.normal(0, 0.1, width)
+        arrays[f"{name}.moving_mean"] = rng.normal(0, 0.1, width)
+        arrays[f"{name}.moving_variance"] = rng.uniform(0.5, 1.5, width)
+
+    # The default recipe's layout, names as network.build_model gives them (export writes these).
+    width = embedding_dim
+    for i, u in enumerate(units):
+        layers.append({"type": "lstm", "name": f"lstm_{i}", "units": int(u)})
+        arrays[f"lstm_{i}.kernel"] = rng.normal(0, 0.4, (width, 4 * u))
+        arrays[f"lstm_{i}.recurrent_kernel"] = rng.normal(0, 0.4, (u, 4 * u))
+        arrays[f"lstm_{i}.bias"] = np.zeros(4 * u)
+        batchnorm(f"batchnorm_{i}", u)
+        width = u
+    layers.append({"type": "dense", "name": "dense_0", "units": dense_units, "activation": "relu"})
+    arrays["dense_0.kernel"] = rng.normal(0, 0.3, (width, dense_units))
+    arrays["dense_0.bias"] = np.zeros(dense_units)
+    batchnorm(f"batchnorm_{len(units)}", dense_units)
+    layers.append({"type": "dense", "name": "output", "units": n_vocab, "activation": "softmax"})
+    arrays["output.kernel"] = rng.normal(0, 0.3, (dense_units, n_vocab))
+    counts = np.bincount(tokens, minlength=n_vocab).astype(np.float64)
+    arrays["output.bias"] = np.log(counts + 0.1)
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+    names = [f.path.rsplit("/", 1)[-1] for f in train]
+    arrays["corpus.tokens"] = tokens
+    arrays["corpus.offsets"] = offsets
+    arrays.update(melody_index(train, enc, names).to_arrays())
+    manifest = {
+        "style": style,
+        "title": f"{style} (random note model)",
+        "description": "random weights, for tests",
+        "model_id": f"{style}-notes-test",
+        "epoch": 1,
+        "chosen": True,
+        "layers": layers,
+        "vocabulary": NoteVocabulary(enc).to_dict(),
+        "encoding": NoteRecord(enc, style_profile(train, val, enc)).to_dict(),
+        "corpus": {"train_pieces": names, "val_pieces": [p.path.rsplit("/", 1)[-1] for p in val]},
+        "weights_dtype": "float32",
+    }
+    return save_model(path, manifest, arrays)
+
+
+@pytest.fixture(scope="session")
+def note_model(tmp_path_factory) -> Path:
+    """A random-weight note-level bach model (no TensorFlow needed)."""
+    return random_note_model(tmp_path_factory.mktemp("notes") / "bach-notes.lstmc")

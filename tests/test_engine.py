@@ -12,7 +12,7 @@ from lstm_composer_plugin.music.tokens import SEP, EventEncoding, Vocabulary, to
 from lstm_composer_plugin.train.network import NetworkConfig
 from tests.model_fixtures import bach_slice, fit_keras, have_tensorflow
 
-pytest_plugins = ["tests.model_fixtures"]  # the tiny_model fixture
+pytest_plugins = ["tests.model_fixtures"]  # the tiny_model and note_model fixtures
 
 needs_tf = pytest.mark.skipif(not have_tensorflow(), reason="needs TensorFlow (the train extra)")
 
@@ -126,3 +126,17 @@ def test_model_file_without_layers_is_a_one_line_error(tiny_model, tmp_path):
     bad = save_model(tmp_path / "bad2.lstmc", model.manifest, arrays)
     with pytest.raises(ModelFileError, match="lacks array"):
         NumpyNetwork.from_file(bad)
+
+
+def test_a_note_model_steps_as_it_runs_without_tensorflow(note_model):
+    # The note encoding changes the tokens, not the network: the same engine, stateful and batched.
+    net = NumpyNetwork.from_file(note_model)
+    assert net.n_vocab == 233
+    rng = np.random.default_rng(2)
+    seqs = rng.integers(0, net.n_vocab, size=(3, 24))
+    _, whole = net.run(seqs)
+    state, _ = net.run(seqs[:, :10])
+    for t in range(10, 24):
+        state, p = net.step(state, seqs[:, t])
+    np.testing.assert_allclose(p, whole, atol=1e-6)
+    np.testing.assert_allclose(whole.sum(axis=1), 1.0, atol=1e-5)

@@ -1,10 +1,11 @@
-"""Compose: a style's model → tokens → events → notes → a MIDI file and an originality report.
+"""Compose: a style's model → tokens → notes → a MIDI file and an originality report.
 
     locate the model (explicit file, store install, bundled, or catalogue download)
     load it and build the NumPy network (no TensorFlow on this path)
-    choose the primer: a MIDI file's events, or a random opening from the style's statistics
-    sample N variations together, with the loop and copy guards
-    for each variation: decode → notes → MIDI with provenance text events (+ piano roll)
+    by the model's encoding: note-level models (``note_composer``: a key and metre from the
+        style, grammar-masked sampling, melodic guards) or the event models before them
+        (``event_composer``: as they always composed)
+    for each variation: notes → MIDI with provenance text events (+ piano roll, audio)
 
 Same seed + same model + same options = the same MIDI file, byte for byte.
 """
@@ -18,46 +19,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hostapi.results import ComposeOptions, CompositionResult, Progress
+from lstm_composer_plugin.compose.audio import check_audio, render_beside
 from lstm_composer_plugin.compose.engine import NumpyNetwork
-from lstm_composer_plugin.compose.guards import DEFAULT_COPY_LIMIT, Guards, style_max_run
-from lstm_composer_plugin.compose.sampling import Sample, SamplingSettings, sample
-from lstm_composer_plugin.errors import ComposerError, ModelFileError, UsageError
+from lstm_composer_plugin.compose.event_composer import (  # noqa: F401 (re-exported: tests, bench)
+    DEFAULT_BPM,
+    PRIMER_EVENTS,
+    Primer,
+    compose_events,
+    corpus_index,
+    make_primer,
+    originality_report,
+    token_steps,
+)
+from lstm_composer_plugin.compose.note_composer import DEFAULT_NOTES, NoteModel, compose_notes
+from lstm_composer_plugin.compose.sampling import SamplingSettings
+from lstm_composer_plugin.errors import ComposerError, UsageError
 from lstm_composer_plugin.modelfile import ModelFile, load_model
 from lstm_composer_plugin.models import locate_model
 from lstm_composer_plugin.music.midi import Note, Piece, read_midi, write_midi
-from lstm_composer_plugin.music.stats import (
-    CorpusIndex,
-    distinct_per_100,
-    longest_run,
-    style_distance,
-)
-from lstm_composer_plugin.music.tokens import (
-    SEP,
-    EventEncoding,
-    Vocabulary,
-    events_to_notes,
-    notes_to_events,
-)
+from lstm_composer_plugin.music.notes import is_note_encoding
 
 PLUGIN = "lstm"
 DEFAULT_LENGTH = 500  # events, about the reference's 500 notes
 MAX_EVENTS = 20_000  # upper bound, also for a length in seconds
 DEFAULT_TEMPERATURE = 1.0
-DEFAULT_BPM = 120.0
-PRIMER_EVENTS = 256  # a long primer file contributes its last events only
 MAX_VARIATIONS = 64
-
-
-@dataclass
-class Primer:
-    tokens: np.ndarray  # (variations, T): consumed before sampling
-    opening: list[list[int]]  # per variation: music tokens that belong to the output
-    bpm: float
-    time_signature: tuple[int, int]
-    description: str
 
 
 def compose(
@@ -72,6 +59,8 @@ def compose(
     notify = progress or (lambda _p: None)
     # Read a primer file before anything slow, so a bad file fails at once.
     primer_piece = read_midi(options.primer) if options.primer is not None else None  # one-line MidiReadError
+    # Audio is checked before anything slow too: a missing renderer or SoundFont fails at once.
+    audio_setup = check_audio() if options.audio else None
 
     # 1. The model: everything the network, the vocabulary and the guards need is in one file.
     path = locate_model(style, model_path, offline=options.offline, progress=progress)
@@ -79,51 +68,23 @@ def compose(
     manifest = model.manifest
     style = style or str(manifest.get("style") or path.stem)
     net = NumpyNetwork.from_model(model)
-    vocab = Vocabulary.from_dict(manifest["vocabulary"])
-    encoding = EventEncoding.from_dict(manifest.get("encoding", {}))
-    if len(vocab) != net.n_vocab:
-        raise ModelFileError(f"{path}: vocabulary ({len(vocab)}) and network ({net.n_vocab}) disagree")
-
-    # 2. Seed, primer and guards.
     seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
-    primer = make_primer(options, primer_piece, manifest, vocab, encoding, seed, variations)
-    corpus = corpus_index(model)
-    # Hosts may tune the guards through options.extra ("max_run", "copy_limit"; None = off).
-    guards = Guards(
-        corpus=corpus,
-        max_run=options.extra["max_run"] if "max_run" in options.extra else style_max_run(corpus),
-        copy_limit=options.extra.get("copy_limit", DEFAULT_COPY_LIMIT),
-    )
 
-    # 3. Sample: a length in seconds becomes a budget of grid steps per variation.
-    step_lengths = token_steps(vocab)
-    until_steps = None
-    if options.seconds is not None:
-        # (The one-event opening is not counted: at most one event longer than asked.)
-        until_steps = math.ceil(options.seconds * primer.bpm / 60.0 * encoding.grid)
-    n_new = n_events - len(primer.opening[0])
-    notify(Progress("compose", 0, n_new, "event", f"composing in {style}"))
-    samples = sample(
-        net,
-        n_new,
-        seed=seed,
-        settings=settings,
-        primer=primer.tokens,
-        guards=guards,
-        batch=variations,
-        step_lengths=step_lengths,
-        until_steps=until_steps,
-        progress=lambda done, total: notify(Progress("compose", done, total, "event")),
-    )
+    # 2-3. Primer, guards, sampling: note-level models (note_composer) or the event models before them.
+    if is_note_encoding(manifest.get("encoding")):
+        run = _compose_notes(style, options, model, path, net, settings, variations, seed, primer_piece, notify)
+    else:
+        ev = compose_events(style, options, model, path, net, settings, n_events, variations, seed, primer_piece, notify)
+        takes = [_Take(notes, report, events) for notes, report, events in ev.takes]
+        run = _Run(takes, ev.primer.bpm, ev.primer.time_signature, ev.primer.description, ev.total, "event")
 
     # 4. Write each variation with its provenance and originality report.
     out = Path(options.out_path) if options.out_path else Path(f"{style}-{seed}.mid")
     paths, reports, png_path = [], [], None
-    for k, smp in enumerate(samples):
-        tokens = primer.opening[k] + smp.tokens
-        notes = events_to_notes(vocab.decode(tokens), encoding)
-        seconds = _seconds(notes, primer.bpm)
-        report = originality_report(tokens, smp, guards, manifest, vocab=vocab)
+    for k, take in enumerate(run.takes):
+        notes = take.notes
+        seconds = _seconds(notes, run.bpm)
+        report = take.report
         report.update(
             style=style,
             model_id=str(manifest.get("model_id") or ""),
@@ -134,10 +95,10 @@ def compose(
             top_k=settings.top_k,
             top_p=settings.top_p,
             repetition_penalty=settings.repetition_penalty,
-            events=len(tokens),
+            events=take.events,
             seconds=round(seconds, 3),
-            tempo=primer.bpm,
-            primer=primer.description,
+            tempo=run.bpm,
+            primer=run.description,
             model_path=str(path),
         )
         target = variation_path(out, k)
@@ -145,8 +106,8 @@ def compose(
             write_midi(
                 target,
                 notes,
-                bpm=primer.bpm,
-                time_signature=primer.time_signature,
+                bpm=run.bpm,
+                time_signature=run.time_signature,
                 texts=midi_texts(report),
                 title=f"{style} (seed {seed}{f', variation {k + 1}' if k else ''})",
             )
@@ -157,12 +118,13 @@ def compose(
         if options.png and k == 0:
             from lstm_composer_plugin.compose.pianoroll import render_pianoroll
 
-            png_path = render_pianoroll(notes, target.with_suffix(".png"), bpm=primer.bpm, title=f"{style}, seed {seed}")
-    notify(Progress("compose", n_new, n_new, "event", f"wrote {paths[0]}"))
+            png_path = render_pianoroll(notes, target.with_suffix(".png"), bpm=run.bpm, title=f"{style}, seed {seed}")
+    notify(Progress("compose", run.total, run.total, run.unit, f"wrote {paths[0]}"))
 
     first = dict(reports[0])
     if variations > 1:
         first["variations"] = reports
+    audio_paths = render_beside(paths, audio_setup, notify) if audio_setup else []
     return CompositionResult(
         path=paths[0],
         style=style,
@@ -175,7 +137,65 @@ def compose(
         report=first,
         variations=paths,
         png_path=png_path,
+        audio_path=audio_paths[0] if audio_paths else None,
+        audio_variations=audio_paths,
     )
+
+
+# -- the two paths ------------------------------------------------------------------------
+
+
+@dataclass
+class _Take:
+    notes: list[Note]
+    report: dict[str, Any]  # originality and liveliness; provenance is added by compose()
+    events: int  # events (event models) or notes (note models)
+
+
+@dataclass
+class _Run:
+    takes: list[_Take]
+    bpm: float
+    time_signature: tuple[int, int]
+    description: str  # of the primer
+    total: int  # for progress: events or notes asked for
+    unit: str
+
+
+def _compose_notes(
+    style: str,
+    options: ComposeOptions,
+    model: ModelFile,
+    path: Path,
+    net: NumpyNetwork,
+    settings: SamplingSettings,
+    variations: int,
+    seed: int,
+    primer_piece: Piece | None,
+    notify: Callable[[Progress], None],
+) -> _Run:
+    """Note-level models: grammar-masked sampling, melodic guards, a key per variation."""
+    nm = NoteModel.from_model(model, path, net.n_vocab)
+    stats = model.manifest.get("stats") or {}
+    piece_bpm = primer_piece.bpm if primer_piece is not None else None
+    bpm = float(options.tempo or piece_bpm or nm.profile.bpm or stats.get("bpm") or DEFAULT_BPM)
+    total = options.length if options.length is not None else DEFAULT_NOTES
+    notify(Progress("compose", 0, total, "token", f"composing in {style}"))
+    takes, primer = compose_notes(
+        net,
+        nm,
+        options=options,
+        settings=settings,
+        seed=seed,
+        variations=variations,
+        bpm=bpm,
+        primer_piece=primer_piece,
+        guard_overrides=dict(options.extra),
+        stats=stats,
+        progress=lambda done, n: notify(Progress("compose", done, n, "token")),
+    )
+    out = [_Take(t.notes, t.report, int(t.report["notes"])) for t in takes]
+    return _Run(out, bpm, primer.time_signature, primer.description, total, "note")
 
 
 # -- options ---------------------------------------------------------------------------
@@ -209,108 +229,7 @@ def check_options(options: ComposeOptions) -> tuple[SamplingSettings, int, int]:
     return settings, n_events, options.variations
 
 
-# -- primer ------------------------------------------------------------------------------
-
-
-def make_primer(
-    options: ComposeOptions,
-    piece: Piece | None,
-    manifest: dict[str, Any],
-    vocab: Vocabulary,
-    encoding: EventEncoding,
-    seed: int,
-    variations: int,
-) -> Primer:
-    """What the network reads before it composes.
-
-    A MIDI primer: its (last ``PRIMER_EVENTS``) events, the composition continues it.
-    Otherwise a random opening: each variation's first event is drawn from the style's
-    ``stats.opening_counts`` (the first events of the training pieces) after a separator,
-    as every training piece began; one event, so no training window is replayed.
-    """
-    stats = manifest.get("stats") or {}
-    bpm_default = float(options.tempo or stats.get("bpm") or DEFAULT_BPM)
-    if piece is not None:
-        events = notes_to_events(piece.notes, encoding)
-        if not events:
-            raise UsageError(f"{piece.path}: primer has no notes")
-        tail = events[-PRIMER_EVENTS:]
-        tokens = ([SEP] if len(tail) == len(events) else []) + vocab.encode(tail)
-        return Primer(
-            tokens=np.tile(np.asarray(tokens, dtype=np.int64), (variations, 1)),
-            opening=[[] for _ in range(variations)],
-            bpm=float(options.tempo or piece.bpm),
-            time_signature=piece.time_signature,
-            description=f"{Path(piece.path).name} ({len(tail)} events)",
-        )
-    counts = {int(t): int(c) for t, c in (stats.get("opening_counts") or {}).items() if 0 < int(t) < len(vocab)}
-    if not counts:  # an older model without opening statistics: start from the separator alone
-        return Primer(np.full((variations, 1), SEP, dtype=np.int64), [[] for _ in range(variations)], bpm_default, (4, 4), "none")
-    toks = np.array(sorted(counts), dtype=np.int64)
-    p = np.array([counts[t] for t in toks], dtype=np.float64)
-    # A stream of its own (not the sampling rows'), so the opening never shifts the rest.
-    rng = np.random.default_rng([seed, 0x0BE])
-    firsts = [int(t) for t in rng.choice(toks, size=variations, p=p / p.sum())]
-    return Primer(
-        tokens=np.array([[SEP, t] for t in firsts], dtype=np.int64),
-        opening=[[t] for t in firsts],
-        bpm=bpm_default,
-        time_signature=(4, 4),
-        description="random opening",
-    )
-
-
-def corpus_index(model: ModelFile) -> CorpusIndex | None:
-    """The copy guard's index, if the model file carries one."""
-    tokens = model.arrays.get("corpus.tokens")
-    offsets = model.arrays.get("corpus.offsets")
-    if tokens is None or offsets is None or len(tokens) == 0:
-        return None
-    names = list((model.manifest.get("corpus") or {}).get("train_pieces") or [])
-    names += [f"piece {i + 1}" for i in range(len(names), len(offsets) - 1)]
-    return CorpusIndex(tokens, offsets, names)
-
-
-def token_steps(vocab: Vocabulary) -> np.ndarray:
-    """Grid steps each token moves time on by (a last event with no shift: its length)."""
-    out = np.zeros(len(vocab), dtype=np.int64)
-    for i, ev in enumerate(vocab.events):
-        if ev is not None:
-            out[i] = ev.shift or max(ev.durations)
-    return out
-
-
 # -- report and output ---------------------------------------------------------------------
-
-
-def originality_report(
-    tokens: list[int],
-    smp: Sample,
-    guards: Guards,
-    manifest: dict[str, Any],
-    *,
-    vocab: Vocabulary,
-) -> dict[str, Any]:
-    """How original and how lively the composition is (the same measures as training's scorecard)."""
-    corpus = guards.corpus
-    report: dict[str, Any] = {
-        "longest_repeat": longest_run(tokens),
-        "distinct_per_100": round(distinct_per_100(tokens), 1),
-        "guards": {
-            "max_run": guards.max_run,
-            "copy_limit": guards.copy_limit if corpus is not None else None,
-            **smp.guard_stats.to_dict(),
-        },
-    }
-    if corpus is not None:
-        copy = corpus.report(tokens)
-        report["longest_borrowed_run"] = copy.longest_run
-        report["borrowed_from"] = copy.source
-        report["ngram8_share"] = round(copy.ngram_share, 4)
-    stats = manifest.get("stats") or {}
-    if "pitch_class_hist" in stats and "duration_hist" in stats and tokens:
-        report["style_distance"] = round(style_distance(vocab.decode(tokens), stats), 4)
-    return report
 
 
 def midi_texts(report: dict[str, Any]) -> list[str]:
@@ -327,7 +246,17 @@ def midi_texts(report: dict[str, Any]) -> list[str]:
             f"originality: longest borrowed run {report['longest_borrowed_run']} events from {src};"
             f" 8-gram share {report['ngram8_share']}"
         )
-    lines.append(f"liveliness: longest repeated event {report['longest_repeat']}; distinct per 100 {report['distinct_per_100']}")
+    if "notes" in report:  # a note-level model: the measures are the melody's
+        lines.append(f"key signature {report['key_signature']}; time signature {report['time_signature']}")
+        if "longest_borrowed_melody" in report:
+            src = report["melody_borrowed_from"] or "-"
+            lines.append(f"originality: longest borrowed melody {report['longest_borrowed_melody']} notes from {src}")
+        lines.append(
+            f"liveliness: longest repeated melody pitch {report['longest_repeat']};"
+            f" distinct melody pitches per 100 {report['distinct_per_100']}"
+        )
+    else:
+        lines.append(f"liveliness: longest repeated event {report['longest_repeat']}; distinct per 100 {report['distinct_per_100']}")
     return [line.encode("ascii", "replace").decode("ascii") for line in lines]
 
 

@@ -23,6 +23,13 @@ Copy guard
 
 If the guards would block every event, the copy guard yields first (counted in
 ``copy_overrides``), then the loop guard: the sampler always has something to draw.
+
+Melodic guards (note-level models, ``MelodyGuards``)
+    The same two ideas on the melody a listener hears (the highest note at each onset),
+    checked only when the sampler draws a melody note: a pitch struck more often in a row
+    than the style's own limit, or continuing a cycle, is blocked; and with the training
+    melodies' ``MelodyIndex`` (pitch intervals: any key, any rhythm) a pitch that would make
+    the melody share more than ``copy_limit`` notes with one training piece is blocked.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lstm_composer_plugin.music.melody import MelodyIndex
 from lstm_composer_plugin.music.stats import CorpusIndex, longest_run
 from lstm_composer_plugin.music.tokens import SEP
 
@@ -135,3 +143,86 @@ class GuardState:
     def longest_match(self) -> int:
         """Length of the longest verbatim match ending at the current event."""
         return int(self.runs.max()) if self.runs is not None and len(self.runs) else 0
+
+
+# -- note-level models: guards on the melody a listener hears ----------------------------------
+
+
+@dataclass
+class MelodyGuards:
+    """Guards for note-level models, on the melody (the highest note at each onset).
+
+    * same pitch: no melody pitch is struck more than ``same_pitch_limit`` times in a row
+      (the style's own 99th percentile, measured at training time);
+    * cycles: as the loop guard above, on melody pitches;
+    * melodic copy: with the training pieces' ``MelodyIndex``, a pitch that would make the
+      melody share more than ``copy_limit`` notes of intervals with one training piece is
+      blocked, whatever the rhythm or key (the style's validation pieces' own maximum).
+    """
+
+    index: MelodyIndex | None = None
+    copy_limit: int | None = DEFAULT_COPY_LIMIT  # notes
+    same_pitch_limit: int | None = DEFAULT_MAX_RUN
+    max_cycle: int = 16
+    cycle_events: int = 16
+    cycle_repeats: int = 3
+    heat: float = 1.5
+
+
+class MelodyGuardState:
+    """One composition's melody so far and its interval matches against the training melodies."""
+
+    def __init__(self, guards: MelodyGuards, pitch_token0: int, pitch_low: int, n_pitches: int):
+        self.guards = guards
+        self.stats = GuardStats()
+        self._p0, self._low, self._n = pitch_token0, pitch_low, n_pitches
+        # The run and cycle rules are the loop guard's, applied to melody pitches (never SEP: 0).
+        self._loops = GuardState(
+            Guards(
+                max_run=guards.same_pitch_limit,
+                max_cycle=guards.max_cycle,
+                cycle_events=guards.cycle_events,
+                cycle_repeats=guards.cycle_repeats,
+                heat=guards.heat,
+            )
+        )
+        self.last: int | None = None
+        self.runs = guards.index.start() if self._copying else None
+
+    @property
+    def _copying(self) -> bool:
+        return self.guards.index is not None and self.guards.copy_limit is not None
+
+    @property
+    def heat(self) -> float:
+        return self.guards.heat
+
+    def reset(self) -> None:
+        self.__init__(self.guards, self._p0, self._low, self._n)
+
+    def push(self, pitch: int) -> None:
+        if self._copying and self.last is not None:
+            self.runs = self.guards.index.advance(self.runs, pitch - self.last)
+        self.last = pitch
+        self._loops.push(pitch)
+
+    def token_of(self, pitch: int) -> int | None:
+        k = pitch - self._low
+        return self._p0 + k if 0 <= k < self._n else None
+
+    def loop_block(self) -> int | None:
+        """The pitch token that would repeat a melody pitch or cycle past the limit."""
+        pitch = self._loops.loop_block()
+        return None if pitch is None else self.token_of(pitch)
+
+    def copy_blocks(self) -> np.ndarray:
+        """Pitch tokens that would extend a melody borrowed from one training piece too far."""
+        if not self._copying or self.last is None:
+            return np.zeros(0, dtype=np.int64)
+        intervals = self.guards.index.blocked_intervals(self.runs, self.guards.copy_limit)
+        toks = [self.token_of(self.last + int(iv)) for iv in intervals]
+        return np.asarray(sorted(t for t in toks if t is not None), dtype=np.int64)
+
+    def longest_match(self) -> int:
+        """Notes of the longest borrowed melodic run ending at the current melody note."""
+        return int(self.runs.max()) + 1 if self.runs is not None and len(self.runs) and self.runs.max() else 0

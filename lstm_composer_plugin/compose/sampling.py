@@ -18,8 +18,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lstm_composer_plugin.compose.engine import NumpyNetwork, blas_threads
-from lstm_composer_plugin.compose.guards import Guards, GuardState, GuardStats
+from lstm_composer_plugin.compose.guards import (
+    Guards,
+    GuardState,
+    GuardStats,
+    MelodyGuards,
+    MelodyGuardState,
+)
 from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.music.grammar import Grammar, GrammarState
+from lstm_composer_plugin.music.notes import token_table
 from lstm_composer_plugin.music.tokens import SEP
 
 PENALTY_WINDOW = 16  # the repetition penalty looks at this many recent events
@@ -89,6 +97,9 @@ def sample(
     step_lengths: np.ndarray | None = None,
     until_steps: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    grammar: Grammar | None = None,
+    melody_guards: MelodyGuards | None = None,
+    until_notes: int | None = None,
 ) -> list[Sample]:
     """Sample ``batch`` sequences of at most ``n_events`` tokens each.
 
@@ -98,6 +109,13 @@ def sample(
     ``until_steps``, a row stops once its music reaches that length, so a
     length in seconds can be asked for; ``n_events`` stays the upper bound.
     ``progress(done, total)`` is called every 50 events.
+
+    Note-level models pass a ``grammar`` (``music.grammar.Grammar``): every draw is masked to the
+    tokens that keep the sequence well formed, and the lengths are the grammar's own: a row stops
+    after its ``until_notes``-th note (counting the primer's), or at the first bar line at or past
+    ``until_steps`` grid steps.
+    ``melody_guards`` then guard the melody note (the first pitch at each position) instead of
+    ``guards`` guarding whole tokens.
     """
     settings = settings or SamplingSettings()
     settings.validate()
@@ -115,6 +133,7 @@ def sample(
 
     rngs = [np.random.default_rng([int(seed), row]) for row in range(batch)]
     guard_states = [GuardState(guards) for _ in range(batch)] if guards is not None else None
+    rows = [_NoteRow.start(grammar, melody_guards) for _ in range(batch)] if grammar is not None else None
     history: list[list[int]] = [[] for _ in range(batch)]  # music since the last separator
     for row in range(batch):
         for t in primer[row].tolist():
@@ -124,6 +143,8 @@ def sample(
                 history[row].append(t)
             if guard_states:
                 guard_states[row].push(t)
+            if rows:
+                rows[row].push(t)
 
     out: list[list[int]] = [[] for _ in range(batch)]
     done = np.zeros(batch, dtype=bool)
@@ -134,7 +155,8 @@ def sample(
             tokens = np.zeros(batch, dtype=np.int64)
             for row in range(batch):
                 gs = guard_states[row] if guard_states else None
-                tok = _draw(logits[row], settings, history[row], gs, rngs[row])
+                note_row = rows[row] if rows is not None else None
+                tok = _draw(logits[row], settings, history[row], gs, rngs[row], note_row)
                 tokens[row] = tok
                 if done[row]:
                     continue  # drawn anyway, so every row's random stream stays the same
@@ -142,7 +164,10 @@ def sample(
                 history[row].append(tok)
                 if gs is not None:
                     gs.push(tok)
-                if until_steps is not None and step_lengths is not None:
+                if rows is not None:
+                    rows[row].push(tok)
+                    done[row] = rows[row].finished(until_notes, until_steps)
+                elif until_steps is not None and step_lengths is not None:
                     steps_so_far[row] += int(step_lengths[tok])
                     done[row] = steps_so_far[row] >= until_steps
             if progress is not None and (i + 1) % 50 == 0:
@@ -150,7 +175,42 @@ def sample(
             if done.all() or i == n_events - 1:
                 break
             state, logits = net.step_logits(state, tokens)  # all rows: one matrix product
-    return [Sample(out[row], guard_states[row].stats if guard_states else GuardStats()) for row in range(batch)]
+    return [Sample(out[row], _row_stats(row, guard_states, rows)) for row in range(batch)]
+
+
+def _row_stats(row: int, guard_states: list[GuardState] | None, rows: list[_NoteRow] | None) -> GuardStats:
+    if rows is not None and rows[row].melody is not None:
+        return rows[row].melody.stats
+    return guard_states[row].stats if guard_states else GuardStats()
+
+
+@dataclass
+class _NoteRow:
+    """A note-level row: where it stands in the grammar, and its melody guards."""
+
+    grammar: GrammarState
+    melody: MelodyGuardState | None
+
+    @classmethod
+    def start(cls, grammar: Grammar, guards: MelodyGuards | None) -> _NoteRow:
+        state = grammar.start()
+        table = token_table(grammar.encoding)
+        n_pitches = grammar.encoding.pitch_high - grammar.encoding.pitch_low + 1
+        melody = MelodyGuardState(guards, table.p0, grammar.encoding.pitch_low, n_pitches) if guards else None
+        return cls(state, melody)
+
+    def push(self, tok: int) -> None:
+        if tok == SEP and self.melody is not None:
+            self.melody.reset()
+        pitch = self.grammar.push(tok)
+        if pitch is not None and self.melody is not None:
+            self.melody.push(pitch)
+
+    def finished(self, until_notes: int | None, until_steps: int | None) -> bool:
+        g = self.grammar
+        if until_notes is not None and g.phase == "d" and g.notes >= until_notes:
+            return True  # exactly that many notes (a last chord may lose its lowest notes)
+        return until_steps is not None and g.phase == "bar" and g.now >= until_steps
 
 
 def _draw(
@@ -159,6 +219,7 @@ def _draw(
     history: list[int],
     guard: GuardState | None,
     rng: np.random.Generator,
+    note_row: _NoteRow | None = None,
 ) -> int:
     """One event for one row."""
     z = logits.astype(np.float64)  # copies; float64 so tiny probabilities survive temperature
@@ -170,26 +231,16 @@ def _draw(
         recent = np.unique(history[-PENALTY_WINDOW:])
         z[recent] -= np.log(settings.repetition_penalty)
 
+    if note_row is not None:
+        # Only tokens that keep the music well formed (there is always at least one).
+        z[~note_row.grammar.allowed()] = -np.inf
+
     temperature = settings.temperature
     if guard is not None:
-        loop = guard.loop_block()
-        copies = guard.copy_blocks()
-        allowed = np.isfinite(z)
-        allowed[copies] = False
-        if loop is not None:
-            allowed[loop] = False
-        if not allowed.any():
-            # Everything left would copy: let the copy guard yield, keep the loop guard.
-            guard.stats.copy_overrides += 1
-            allowed = np.isfinite(z)
-            if loop is not None and allowed.sum() > 1:
-                allowed[loop] = False
-        elif len(copies) and np.isfinite(z[copies]).any():
-            guard.stats.copy_blocks += 1
-        if loop is not None and not allowed[loop]:
-            guard.stats.loop_breaks += 1
-            temperature *= guard.guards.heat
-        z[~allowed] = -np.inf
+        temperature *= _guard(z, guard.loop_block(), guard.copy_blocks(), guard.stats, guard.guards.heat)
+    if note_row is not None and note_row.melody is not None and note_row.grammar.melody_next:
+        m = note_row.melody
+        temperature *= _guard(z, m.loop_block(), m.copy_blocks(), m.stats, m.heat)
 
     z = z / temperature
     if settings.top_k is not None and settings.top_k < len(z):
@@ -208,3 +259,28 @@ def _draw(
     # Inverse-CDF draw: one uniform number per event, the same on every platform.
     cdf = np.cumsum(p)
     return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(p) - 1))
+
+
+def _guard(z: np.ndarray, loop: int | None, copies: np.ndarray, stats: GuardStats, heat: float) -> float:
+    """Block the loop's and the copies' tokens in ``z`` (in place); returns the temperature factor.
+
+    If that would block everything, the copy guard yields first, then the loop guard.
+    """
+    allowed = np.isfinite(z)
+    allowed[copies] = False
+    if loop is not None:
+        allowed[loop] = False
+    if not allowed.any():
+        # Everything left would copy: let the copy guard yield, keep the loop guard.
+        stats.copy_overrides += 1
+        allowed = np.isfinite(z)
+        if loop is not None and allowed.sum() > 1:
+            allowed[loop] = False
+    elif len(copies) and np.isfinite(z[copies]).any():
+        stats.copy_blocks += 1
+    factor = 1.0
+    if loop is not None and not allowed[loop]:
+        stats.loop_breaks += 1
+        factor = heat
+    z[~allowed] = -np.inf
+    return factor

@@ -47,6 +47,9 @@ class Piece:
     time_signature: tuple[int, int] = (4, 4)
     title: str = ""
     warnings: list[str] = field(default_factory=list)
+    # Every change, in order: (beat, numerator, denominator) and (beat, sharps (-7..7), minor).
+    time_signatures: list[tuple[float, int, int]] = field(default_factory=list)
+    key_signatures: list[tuple[float, int, bool]] = field(default_factory=list)
 
     @property
     def bpm(self) -> float:
@@ -172,7 +175,13 @@ def _decode(path: str, data: bytes) -> Piece:
     tempo_values: list[int] = [DEFAULT_TEMPO]
     time_sig = (4, 4)
     seen_sig = False
+    time_sigs: list[tuple[float, int, int]] = []
+    key_sigs: list[tuple[float, int, bool]] = []
     for tick, _o, _s, (kind, payload) in merged:
+        if kind == "timesig":
+            time_sigs.append((tick / ticks_per_beat, *payload))
+        elif kind == "keysig":
+            key_sigs.append((tick / ticks_per_beat, *payload))
         if kind == "tempo" and not smpte and payload > 0:
             if tick == tempo_ticks[-1]:
                 tempo_values[-1] = payload
@@ -251,12 +260,21 @@ def _decode(path: str, data: bytes) -> Piece:
             )
         )
     tempos = [(t / ticks_per_beat, 60e6 / v) for t, v in zip(tempo_ticks, tempo_values, strict=True)]
-    return Piece(path=path, notes=notes, tempos=tempos, time_signature=time_sig, title=title, warnings=warnings)
+    return Piece(
+        path=path,
+        notes=notes,
+        tempos=tempos,
+        time_signature=time_sig,
+        title=title,
+        warnings=warnings,
+        time_signatures=time_sigs,
+        key_signatures=key_sigs,
+    )
 
 
 # Within one tick: note-offs first (so a re-strike is not cut at once), then
 # controllers and meta, then note-ons.
-_ORDER = {"off": 0, "pedal": 1, "tempo": 1, "timesig": 1, "name": 1, "on": 2}
+_ORDER = {"off": 0, "pedal": 1, "tempo": 1, "timesig": 1, "keysig": 1, "name": 1, "on": 2}
 _DATA_LEN = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
 
 
@@ -307,6 +325,10 @@ def _decode_track(body: bytes, max_delta: int) -> tuple[list[tuple[int, int, str
             elif mtype == 0x58 and length >= 2:
                 den = 2 ** min(payload[1], 6)
                 events.append((tick, len(events), "timesig", (max(1, payload[0]), den)))
+            elif mtype == 0x59 and length >= 2:
+                sharps = int.from_bytes(payload[:1], "big", signed=True)
+                if -7 <= sharps <= 7:  # out-of-range signatures are ignored, as before
+                    events.append((tick, len(events), "keysig", (sharps, bool(payload[1]))))
             elif mtype == 0x03:
                 events.append((tick, len(events), "name", payload.decode("latin-1").strip()))
             continue

@@ -1,0 +1,269 @@
+"""Composing with a note-level model (``manifest["encoding"]["kind"] == "notes"``).
+
+    the model's encoding record: the token table, the style's profile (metre, keys, chord size,
+        same-pitch and melodic copy limits, velocity, tempo), the training melodies' index
+    a key per variation, drawn by the seed from the style's key distribution (the model learnt
+        in C major / A minor), or the primer's own key
+    the primer: TS BAR POS (a first position drawn from the style's pieces), or a MIDI file's
+        last bars in the normalised key
+    sampling masked by the grammar (well-formed bars, chords at most max_chord notes, highest
+        first), with the melodic guards; the length counted in notes or seconds
+    decode in the chosen key → notes for the writer in ``composer``
+
+The old event-level models never come here (``composer.compose`` dispatches).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lstm_composer_plugin.compose.engine import NumpyNetwork
+from lstm_composer_plugin.compose.guards import MelodyGuards
+from lstm_composer_plugin.compose.sampling import Sample, SamplingSettings, sample
+from lstm_composer_plugin.errors import ModelFileError, UsageError
+from lstm_composer_plugin.modelfile import ModelFile
+from lstm_composer_plugin.music.grammar import Grammar
+from lstm_composer_plugin.music.keys import Key, key_name, normalising_shift, piece_key, shift_to
+from lstm_composer_plugin.music.melody import MelodyIndex, longest_same_pitch, melody_of_tokens
+from lstm_composer_plugin.music.midi import Note, Piece
+from lstm_composer_plugin.music.notes import (
+    BAR,
+    SEP,
+    NoteEncoding,
+    count_notes,
+    decode_tokens,
+    encode_piece,
+    first_time_signature,
+    fold_time_signature,
+    token_table,
+    vocabulary,
+)
+from lstm_composer_plugin.music.profile import NoteRecord, StyleProfile
+from lstm_composer_plugin.music.stats import style_distance
+from lstm_composer_plugin.music.tokens import notes_to_events
+
+DEFAULT_NOTES = 500  # --length for note models counts notes
+PRIMER_TOKENS = 768  # a MIDI primer contributes its last bars, up to about 300 notes
+TOKENS_PER_NOTE_CAP = 8  # the token budget: a row never needs more than this per note
+
+
+@dataclass
+class NoteModel:
+    """What composing needs from a note-level model file besides the network."""
+
+    encoding: NoteEncoding
+    profile: StyleProfile
+    melody: MelodyIndex | None
+
+    @classmethod
+    def from_model(cls, model: ModelFile, path: Path, n_vocab: int) -> NoteModel:
+        try:
+            record = NoteRecord.from_dict(model.manifest["encoding"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ModelFileError(f"{path}: bad note encoding record ({exc})") from None
+        names = vocabulary(record.encoding)
+        stored = (model.manifest.get("vocabulary") or {}).get("tokens")
+        if len(names) != n_vocab or (stored is not None and list(stored) != names):
+            raise ModelFileError(f"{path}: vocabulary ({len(names)} tokens) and network ({n_vocab}) disagree")
+        train_names = list((model.manifest.get("corpus") or {}).get("train_pieces") or [])
+        return cls(record.encoding, record.profile, MelodyIndex.from_arrays(model.arrays, train_names))
+
+
+@dataclass
+class NotePrimer:
+    tokens: np.ndarray  # (variations, T): consumed before sampling
+    opening: list[list[int]]  # per variation: tokens that belong to the output (TS BAR POS)
+    keys: list[int]  # per variation: semitones from the model's key to the composition's
+    time_signature: tuple[int, int]
+    description: str
+    context: list[int]  # decoded in front of the output, not written (a MIDI primer's bars)
+
+
+@dataclass
+class NoteTake:
+    """One composed variation: its tokens, notes and report entries."""
+
+    tokens: list[int]
+    notes: list[Note]
+    sample: Sample
+    key: int
+    report: dict[str, Any]
+
+
+def compose_notes(
+    net: NumpyNetwork,
+    nm: NoteModel,
+    *,
+    options: Any,  # hostapi.results.ComposeOptions
+    settings: SamplingSettings,
+    seed: int,
+    variations: int,
+    bpm: float,
+    primer_piece: Piece | None,
+    guard_overrides: dict[str, Any],
+    stats: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[NoteTake], NotePrimer]:
+    """Sample ``variations`` note-level compositions; ``options.length`` counts notes.
+
+    ``guard_overrides``: a host's ``options.extra`` ("max_run": same-pitch run, "copy_limit":
+    melodic notes; None switches one off); ``stats``: the manifest's style histograms."""
+    enc, prof = nm.encoding, nm.profile
+    primer = note_primer(nm, primer_piece, seed, variations)
+    grammar = Grammar(enc, time_signature=primer.time_signature, max_chord=max(1, prof.max_chord))
+    guards = MelodyGuards(
+        index=nm.melody,
+        copy_limit=guard_overrides.get("copy_limit", prof.melodic_copy_limit),
+        same_pitch_limit=guard_overrides.get("max_run", prof.same_pitch_limit),
+    )
+    # The budgets count from where the primer leaves off.
+    state = grammar.start()
+    for t in primer.tokens[0].tolist():
+        state.push(t)
+    until_notes = until_steps = None
+    if options.seconds is not None:
+        until_steps = (state.bar_start or 0) + math.ceil(options.seconds * bpm / 60.0 * enc.grid)
+        n_notes = max(1, math.ceil(options.seconds * 20))  # only the token cap: 20 notes a second
+    else:
+        n_notes = options.length if options.length is not None else DEFAULT_NOTES
+        until_notes = state.notes + n_notes
+    samples = sample(
+        net,
+        TOKENS_PER_NOTE_CAP * n_notes + 64,
+        seed=seed,
+        settings=settings,
+        primer=primer.tokens,
+        batch=variations,
+        grammar=grammar,
+        melody_guards=guards,
+        until_notes=until_notes,
+        until_steps=until_steps,
+        progress=progress,
+    )
+    takes = []
+    context = primer.context
+    for k, smp in enumerate(samples):
+        tokens = primer.opening[k] + smp.tokens
+        notes = decode_tokens(
+            context + tokens,
+            enc,
+            key=primer.keys[k],
+            velocity=prof.velocity,
+            time_signature=primer.time_signature,
+            bpm=bpm,
+            skip=len(context),
+        )
+        report = note_report(tokens, smp, nm, guards, primer.keys[k], stats)
+        takes.append(NoteTake(tokens, notes, smp, primer.keys[k], report))
+    return takes, primer
+
+
+def note_primer(nm: NoteModel, piece: Piece | None, seed: int, variations: int) -> NotePrimer:
+    """A random opening in a key drawn from the style, or a MIDI file's last bars."""
+    enc, prof = nm.encoding, nm.profile
+    table = token_table(enc)
+    if piece is not None:
+        return _midi_primer(nm, piece, variations)
+    ts = fold_time_signature(prof.time_signature, enc)
+    bar = table.bar_steps(ts)
+    # Streams of their own (not the sampling rows'), so the opening never shifts the rest.
+    rng = np.random.default_rng([seed, 0x0BE])
+    firsts = {k: c for k, c in prof.first_positions.items() if 0 <= k < bar} or {0: 1}
+    pos = np.array(sorted(firsts))
+    p = np.array([firsts[k] for k in pos], dtype=np.float64)
+    positions = [int(x) for x in rng.choice(pos, size=variations, p=p / p.sum())]
+    keys = [0] * variations
+    if enc.key_mode == "normalise":
+        tonics = np.array(sorted(prof.keys))
+        w = np.array([prof.keys[t] for t in tonics], dtype=np.float64)
+        krng = np.random.default_rng([seed, 0x4B45])
+        keys = [shift_to(int(t)) for t in krng.choice(tonics, size=variations, p=w / w.sum())]
+    opening = [[table.ts_token(ts), BAR, table.pos_token(k)] for k in positions]
+    return NotePrimer(
+        tokens=np.array([[SEP, *o] for o in opening], dtype=np.int64),
+        opening=opening,
+        keys=keys,
+        time_signature=ts,
+        description="random opening",
+        context=[],
+    )
+
+
+def _midi_primer(nm: NoteModel, piece: Piece, variations: int) -> NotePrimer:
+    enc = nm.encoding
+    table = token_table(enc)
+    key: Key = piece_key(piece)
+    shift = normalising_shift(key) if enc.key_mode == "normalise" else 0
+    toks = encode_piece(piece, enc, shift=shift).tolist()
+    if not toks:
+        raise UsageError(f"{piece.path}: primer has no notes")
+    whole = len(toks) <= PRIMER_TOKENS
+    if not whole:
+        # Cut at a bar line, and say the metre again in front of it.
+        bars = [i for i, t in enumerate(toks) if t == BAR and len(toks) - i <= PRIMER_TOKENS]
+        cut = bars[0] if bars else len(toks) - PRIMER_TOKENS
+        metre = first_time_signature(reversed(toks[:cut]), enc) or (4, 4)
+        toks = [table.ts_token(metre), *toks[cut:]]
+    ts = first_time_signature(reversed(toks), enc) or (4, 4)
+    n_bars = sum(1 for t in toks if t == BAR)
+    row = [SEP, *toks] if whole else toks  # a separator only where the piece really starts
+    return NotePrimer(
+        tokens=np.tile(np.asarray(row, dtype=np.int64), (variations, 1)),
+        opening=[[] for _ in range(variations)],
+        keys=[-shift] * variations,
+        time_signature=ts,
+        description=f"{Path(piece.path).name} (last {n_bars} bars, {key.name})",
+        context=toks,
+    )
+
+
+def note_report(
+    tokens: list[int],
+    smp: Sample,
+    nm: NoteModel,
+    guards: MelodyGuards,
+    key: int,
+    stats: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Originality and liveliness of a note-level composition, measured on its melody
+    (``stats``: the manifest's style histograms, for ``style_distance``)."""
+    stats = stats or {}
+    enc = nm.encoding
+    melody = melody_of_tokens(tokens, enc)
+    report: dict[str, Any] = {
+        "notes": count_notes(tokens, enc),
+        "key_signature": f"{key_name(key % 12)} / {key_name(key % 12, minor=True)}"
+        if enc.key_mode == "normalise"
+        else "the model's own",
+        "time_signature": "/".join(map(str, first_time_signature(tokens, enc) or nm.profile.time_signature)),
+        "longest_repeat": longest_same_pitch(melody),  # same melody pitch struck in a row
+        "distinct_per_100": round(_distinct_per_100(melody), 1),
+        "guards": {
+            "max_run": guards.same_pitch_limit,
+            "copy_limit": guards.copy_limit if nm.melody is not None else None,
+            **smp.guard_stats.to_dict(),
+        },
+    }
+    if nm.melody is not None and len(melody) > 1:
+        match = nm.melody.longest_match(melody)
+        report["longest_borrowed_melody"] = match.length
+        report["melody_borrowed_from"] = match.source
+    if "pitch_class_hist" in stats and "duration_hist" in stats and tokens:
+        # The trainer's histograms are of the tokens (the normalised key), so these are too.
+        report["style_distance"] = round(style_distance(notes_to_events(decode_tokens(tokens, enc)), stats), 4)
+    return report
+
+
+def _distinct_per_100(melody: np.ndarray) -> float:
+    """Distinct melody pitches per 100 melody notes (windows of 100, a shorter tail scaled)."""
+    m = np.asarray(melody).tolist()
+    if not m:
+        return 0.0
+    windows = [m[i : i + 100] for i in range(0, max(len(m) - 99, 1), 100)]
+    return float(np.mean([len(set(w)) * 100 / len(w) for w in windows]))

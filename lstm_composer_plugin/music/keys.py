@@ -1,0 +1,85 @@
+"""Keys: a piece's key (from its key signature, else a Krumhansl-Schmuckler estimate), and the
+semitone shift that brings it to C major / A minor.
+
+Note-level models learn in one key (BachBot's normalisation): every piece is moved so that its
+key signature becomes that of C major / A minor, and a composition is moved back to a key drawn
+from the style's own key distribution. The shift depends only on the signature (the relative
+major's tonic), so a minor piece lands in A minor and a major one in C major without having
+to tell the two modes apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lstm_composer_plugin.music.midi import Note, Piece
+
+PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+# Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
+_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+@dataclass(frozen=True)
+class Key:
+    tonic: int  # pitch class 0..11
+    minor: bool
+    source: str = "signature"  # "signature" | "estimate"
+
+    @property
+    def major_tonic(self) -> int:
+        """Pitch class of the relative major's tonic: what the key signature says."""
+        return (self.tonic + 3) % 12 if self.minor else self.tonic
+
+    @property
+    def name(self) -> str:
+        return PITCH_CLASSES[self.tonic] + (" minor" if self.minor else " major")
+
+
+def key_from_signature(sharps: int, minor: bool) -> Key:
+    major = (7 * sharps) % 12  # each sharp is a fifth up, each flat a fifth down
+    return Key((major + 9) % 12 if minor else major, minor, "signature")
+
+
+def estimate_key(notes: Sequence[Note]) -> Key:
+    """Krumhansl-Schmuckler: the key whose profile correlates best with the duration-weighted
+    pitch-class histogram (C major for a piece without notes)."""
+    hist = np.zeros(12)
+    for n in notes:
+        hist[n.pitch % 12] += max(n.duration, 1e-3)
+    if not hist.any():
+        return Key(0, False, "estimate")
+    best, best_r = Key(0, False, "estimate"), -np.inf
+    for minor, profile in ((False, _MAJOR), (True, _MINOR)):
+        for tonic in range(12):
+            r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
+            if r > best_r + 1e-12:
+                best, best_r = Key(tonic, minor, "estimate"), r
+    return best
+
+
+def piece_key(piece: Piece) -> Key:
+    """The key at the start of the piece: its first key signature, else an estimate."""
+    if piece.key_signatures:
+        _beat, sharps, minor = piece.key_signatures[0]
+        return key_from_signature(sharps, minor)
+    return estimate_key(piece.notes)
+
+
+def shift_to(pitch_class: int) -> int:
+    """The smallest move (-5..6 semitones) that takes pitch class 0 to ``pitch_class``."""
+    s = pitch_class % 12
+    return s - 12 if s > 6 else s
+
+
+def normalising_shift(key: Key) -> int:
+    """Semitones that move ``key`` to C major / A minor (-6..5: down on the tritone tie)."""
+    return -shift_to(key.major_tonic)
+
+
+def key_name(major_tonic: int, minor: bool = False) -> str:
+    return Key((major_tonic + 9) % 12 if minor else major_tonic % 12, minor).name

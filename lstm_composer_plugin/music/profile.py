@@ -1,0 +1,126 @@
+"""What composing with a note-level model needs to know about its style, measured at training time.
+
+Stored in the model file as ``manifest["encoding"]`` = ``NoteRecord(encoding, profile).to_dict()``:
+the encoding's parameters plus a ``profile`` (time signature, key distribution, chord size,
+same-pitch and melodic copy limits, velocity, tempo, first positions).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lstm_composer_plugin.music.keys import key_name, piece_key
+from lstm_composer_plugin.music.melody import (
+    DEFAULT_COPY_LIMIT,
+    melodic_copy_limit,
+    same_pitch_limit,
+)
+from lstm_composer_plugin.music.midi import Piece
+from lstm_composer_plugin.music.notes import (
+    NoteEncoding,
+    bar_plan,
+    fold_time_signature,
+    onsets_of,
+)
+
+CHORD_PERCENTILE = 99  # one stray cluster must not license thick chords everywhere
+
+
+@dataclass(frozen=True)
+class StyleProfile:
+    time_signature: tuple[int, int] = (4, 4)  # the most common opening metre of the pieces
+    keys: dict[int, int] = field(default_factory=lambda: {0: 1})  # relative-major tonic pc -> pieces
+    max_chord: int = 4  # notes per onset
+    same_pitch_limit: int = 4  # longest run of one repeated melody pitch
+    melodic_copy_limit: int = DEFAULT_COPY_LIMIT  # notes of melody shared with one training piece
+    velocity: int = 80
+    bpm: float = 120.0
+    first_positions: dict[int, int] = field(default_factory=lambda: {0: 1})  # first onset's POS -> pieces
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time_signature": list(self.time_signature),
+            "keys": {str(k): v for k, v in sorted(self.keys.items())},
+            "key_names": {str(k): key_name(k) for k in sorted(self.keys)},
+            "max_chord": self.max_chord,
+            "same_pitch_limit": self.same_pitch_limit,
+            "melodic_copy_limit": self.melodic_copy_limit,
+            "velocity": self.velocity,
+            "bpm": self.bpm,
+            "first_positions": {str(k): v for k, v in sorted(self.first_positions.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StyleProfile:
+        ts = d.get("time_signature") or (4, 4)
+        return cls(
+            time_signature=(int(ts[0]), int(ts[1])),
+            keys={int(k): int(v) for k, v in (d.get("keys") or {"0": 1}).items()},
+            max_chord=int(d.get("max_chord", 4)),
+            same_pitch_limit=int(d.get("same_pitch_limit", 4)),
+            melodic_copy_limit=int(d.get("melodic_copy_limit", DEFAULT_COPY_LIMIT)),
+            velocity=int(d.get("velocity", 80)),
+            bpm=float(d.get("bpm", 120.0)),
+            first_positions={int(k): int(v) for k, v in (d.get("first_positions") or {"0": 1}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class NoteRecord:
+    """``manifest["encoding"]`` of a note-level model: pass it as ``export_model(encoding=...)``."""
+
+    encoding: NoteEncoding
+    profile: StyleProfile
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.encoding.to_dict(), "profile": self.profile.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NoteRecord:
+        return cls(NoteEncoding.from_dict(d), StyleProfile.from_dict(d.get("profile") or {}))
+
+
+def style_profile(
+    train_pieces: Sequence[Piece],
+    val_pieces: Sequence[Piece] = (),
+    enc: NoteEncoding = NoteEncoding(),
+) -> StyleProfile:
+    """Measure a style's profile from its pieces (the melodic copy limit needs validation pieces)."""
+    pieces = list(train_pieces)
+    if not pieces:
+        return StyleProfile()
+    metres: Counter[tuple[int, int]] = Counter()
+    keys: Counter[int] = Counter()
+    firsts: Counter[int] = Counter()
+    chord_sizes: list[int] = []
+    velocities: list[int] = []
+    bpms: list[float] = []
+    for piece in pieces:
+        ts = piece.time_signatures[0][1:] if piece.time_signatures else piece.time_signature
+        metres[fold_time_signature(ts, enc)] += 1
+        keys[piece_key(piece).major_tonic] += 1
+        groups = onsets_of(piece.notes, enc)
+        if groups:
+            chord_sizes.extend(len(c) for c in groups.values())
+            first = min(groups)
+            starts = [b for b, _ts in bar_plan(piece, enc, first) if b <= first]
+            firsts[first - starts[-1]] += 1
+        velocities.extend(n.velocity for n in piece.notes)
+        bpms.append(piece.bpm)
+    # Most common metre; ties to the one met first in sorted order, so the result is stable.
+    metre = max(sorted(metres), key=lambda m: metres[m])
+    return StyleProfile(
+        time_signature=metre,
+        keys=dict(sorted(keys.items())),
+        max_chord=max(1, int(np.ceil(np.percentile(chord_sizes, CHORD_PERCENTILE)))) if chord_sizes else 4,
+        same_pitch_limit=same_pitch_limit(pieces, enc),
+        melodic_copy_limit=melodic_copy_limit(pieces, list(val_pieces), enc),
+        velocity=int(np.median(velocities)) if velocities else 80,
+        bpm=round(float(np.median(bpms)), 2) if bpms else 120.0,
+        first_positions=dict(sorted(firsts.items())),
+    )
