@@ -1,256 +1,366 @@
-"""Composition quality per style, next to the human baseline: writes docs/quality.md.
+"""Composition quality per style, measured against real music: writes docs/quality.md.
 
-    python bench/quality.py                                  # catalogue/ and ../shared/corpus, 20 seeds
-    python bench/quality.py --seeds 5 --out /tmp/quality.md  # quick
+    python bench/quality.py                                   # catalogue/ models and runs/<style>/*.lstmc
+    python bench/quality.py --styles bach irish --models runs --quick
+    python bench/quality.py --models runs/bach/bach.lstmc catalogue/models/bach-e0025.lstmc
 
-For every style in the catalogue it composes ``--seeds`` pieces with the product's own
-``compose`` (default settings, seeds 1..N, written as MIDI and read back, so what is measured
-is what the user gets) and measures each with the same functions the training scorecard and
-the composer's guards use (``lstm_composer_plugin.music.stats``):
+For each model file (its style, vocabulary and encoding come from its manifest), on that
+style's pieces in ``--corpus``, split as the model's trainer split them (the manifest lists
+the training and, for newer models, the validation pieces; the validation pieces are pieces
+the model never saw):
 
-- longest run of one repeated event, and distinct events per 100 (collapse and monotony);
-- longest verbatim run shared with one training piece, and the share of the composition's
-  8-grams found in the training pieces (copying);
-- the nearest style by pitch-class and duration histograms, among all catalogue styles'
-  training pieces (does it sound like its style, by the crudest measure).
+1. **Bits per note**: the network's validation loss (NumPy engine, each piece read from the
+   zero state after a separator, every token and the closing separator predicted) and that
+   of interpolated modified Kneser-Ney n-gram models of orders 1-6 fitted on the training
+   pieces' tokens, both in bits per note of the validation pieces (total nats / notes / ln 2).
+2. **Two-sample test** (Lopez-Paz & Oquab 2017): key-invariant features of 32-onset segments
+   (16 where most validation pieces are shorter than 48 onsets)
+   (``lstm_composer_plugin.music.features.FEATURES``), logistic regression, ROC AUC
+   cross-validated by piece, for: validation pieces against each other (two halves by piece,
+   the chance level), against the best n-gram model's compositions, and against the model's
+   compositions (the product's ``compose``, default settings, seed 1, N variations, written
+   as MIDI and read back).
+3. **Copying and collapse**: the longest same-pitch and same-event runs, distinct events per
+   100, the longest verbatim event run and 8-gram share from the training pieces, and the
+   longest melodic run (top-line intervals, transposition and rhythm ignored, in notes: the
+   note-level copy guard's measure) shared with a training piece; next to the same figures of the validation pieces (the human baseline).
+4. A piano roll per style (``--pianoroll``): a composition above a validation piece, on one
+   time scale in beats.
 
-The baseline is human: the same measures for that style's validation pieces (the pieces the
-model never saw; the model file lists its training pieces) against its training pieces. Both
-sides are read through the model's vocabulary, so "the same event" means the same thing.
+Needs the ``bench`` extra (scikit-learn) and matplotlib for the piano rolls.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality_report import markdown, render_comparison  # noqa: E402
 
 from hostapi.results import ComposeOptions  # noqa: E402
-from lstm_composer_plugin.compose.composer import compose, corpus_index  # noqa: E402
+from lstm_composer_plugin.compose.composer import compose  # noqa: E402
+from lstm_composer_plugin.compose.engine import NumpyNetwork, blas_threads  # noqa: E402
+from lstm_composer_plugin.errors import ComposerError, MidiReadError  # noqa: E402
 from lstm_composer_plugin.modelfile import load_model, read_manifest  # noqa: E402
-from lstm_composer_plugin.music.corpus import load_corpus  # noqa: E402
-from lstm_composer_plugin.music.midi import read_midi  # noqa: E402
-from lstm_composer_plugin.music.stats import (  # noqa: E402
-    CorpusIndex,
-    distinct_per_100,
-    longest_run,
-    style_distance,
-    style_stats,
+from lstm_composer_plugin.music.corpus import find_midi_files  # noqa: E402
+from lstm_composer_plugin.music.evaluate import (  # noqa: E402
+    Codec,
+    CopyIndex,
+    codec_for,
+    feature_gaps,
+    halves,
+    network_nats,
+    two_sample_auc,
 )
-from lstm_composer_plugin.music.tokens import SEP, EventEncoding, Vocabulary, piece_to_events  # noqa: E402
+from lstm_composer_plugin.music.features import FEATURES, piece_segments, to_grid  # noqa: E402
+from lstm_composer_plugin.music.midi import Piece, read_midi  # noqa: E402
+from lstm_composer_plugin.music.ngram_lm import NgramModel, bits_per_note  # noqa: E402
+from lstm_composer_plugin.train.dataset import split_pieces  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
-class Figures:
-    """Per-piece measures, summarised as median (and max where a maximum matters)."""
-
-    events: list[int] = field(default_factory=list)
-    run: list[int] = field(default_factory=list)
-    distinct: list[float] = field(default_factory=list)
-    copy_run: list[int] = field(default_factory=list)
-    ngram: list[float] = field(default_factory=list)
-    nearest_own: list[bool] = field(default_factory=list)
-
-    def add(self, tokens: list[int], copies: CorpusIndex, own: bool) -> None:
-        rep = copies.report(tokens)
-        self.events.append(len(tokens))
-        self.run.append(longest_run(tokens))
-        self.distinct.append(distinct_per_100(tokens))
-        self.copy_run.append(rep.longest_run)
-        self.ngram.append(rep.ngram_share)
-        self.nearest_own.append(own)
-
-    def summary(self) -> dict[str, float]:
-        return {
-            "pieces": len(self.events),
-            "events": float(np.median(self.events)),
-            "run_median": float(np.median(self.run)),
-            "run_max": int(max(self.run)),
-            "distinct": float(np.median(self.distinct)),
-            "copy_run_median": float(np.median(self.copy_run)),
-            "copy_run_max": int(max(self.copy_run)),
-            "ngram_share": float(np.mean(self.ngram)),
-            "nearest_own": float(np.mean(self.nearest_own)),
-        }
+class Settings:
+    compositions: int = 20
+    segment_onsets: int = 32
+    segments_per_piece: int = 8
+    max_order: int = 6
+    repeats: int = 3
+    halvings: int = 5
+    max_val_pieces: int | None = None
+    pianoroll: Path | None = None
 
 
 @dataclass
-class Style:
-    id: str
-    model: Path
-    manifest: dict
-    vocab: Vocabulary
-    train_events: list = field(default_factory=list)
-    val_events: list = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
+class Music:
+    """One piece as measured: its name, the piece (notes in beats, time signature), its notes on the grid."""
+
+    name: str
+    piece: Piece
+    grid: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.grid = to_grid(self.piece.notes)
+
+    @property
+    def notes(self) -> list:
+        return self.piece.notes
+
+    @property
+    def time_signature(self) -> tuple[int, int]:
+        return self.piece.time_signature
 
 
-def load_style(style_id: str, model: Path, corpus_root: Path) -> Style:
-    manifest = read_manifest(model)
-    vocab = Vocabulary.from_dict(manifest["vocabulary"])
-    encoding = EventEncoding.from_dict(manifest.get("encoding", {}))
-    corpus = load_corpus(corpus_root / style_id, encoding, warn=lambda _m: None)
-    train_names = set((manifest.get("corpus") or {}).get("train_pieces") or [])
-    if not train_names:
-        raise SystemExit(f"{model}: the manifest does not list its training pieces")
-    st = Style(style_id, model, manifest, vocab)
-    for name, events in zip(corpus.names, corpus.events, strict=True):
-        (st.train_events if name in train_names else st.val_events).append(events)
-    st.stats = style_stats(st.train_events)
-    return st
+def load_split(style: str, manifest: dict, corpus: Path) -> tuple[list, list]:
+    """(training pieces, validation pieces) as the model's trainer split the style's folder."""
+    folder = corpus / style
+    files = find_midi_files(folder)
+    pieces = {}
+    for f in files:
+        try:
+            p = read_midi(f)
+        except MidiReadError:
+            continue
+        if p.notes:
+            pieces[str(f.relative_to(folder))] = p
+    info = manifest.get("corpus") or {}
+    names = list(pieces)
+    # The trainer names pieces relative to the folder it read: the style's, or the corpus root.
+    alias = {f"{style}/{n}": n for n in names}
+
+    def ours(listed: list[str] | None) -> set[str]:
+        return {alias.get(n, n) for n in listed or []}
+
+    train_names = ours(info.get("train_pieces"))
+    if info.get("val_pieces") is not None:
+        val_names = ours(info["val_pieces"])
+    elif train_names:
+        val_names = set(names) - train_names
+    else:
+        split = split_pieces(names)
+        val_names = {names[i] for i in split.val}
+        train_names = set(names) - val_names
+    train = [(n, pieces[n]) for n in names if n in train_names]
+    val = [(n, pieces[n]) for n in names if n in val_names]
+    if not train or not val:
+        raise SystemExit(f"{style}: no training or no validation pieces of the model in {folder}")
+    return train, val
 
 
-def copy_index(st: Style) -> CorpusIndex:
-    """The training pieces through the model's vocabulary: the copy guard's own index, from the model file."""
-    index = corpus_index(load_model(st.model))
-    if index is None:
-        raise SystemExit(f"{st.model}: the model file carries no corpus index")
-    return index
-
-
-def ngram_val_losses(st: Style, beta: float = 10.0) -> tuple[float, float]:
-    """Validation loss (nats per event) of a unigram and a bigram table on the model's split.
-
-    Tokens through the model's vocabulary with a separator after each piece, as training sees
-    them. Unigram: add-one. Bigram: Dirichlet-smoothed towards the unigram (beta fixed, not
-    tuned on the validation pieces). A network that does not beat these has learnt no more
-    than event frequencies.
-    """
-    n = len(st.vocab)
-
-    def stream(seqs) -> np.ndarray:
-        return np.concatenate([np.asarray(st.vocab.encode(ev) + [SEP], dtype=np.int64) for ev in seqs])
-
-    train, val = stream(st.train_events), stream(st.val_events)
-    uni = (np.bincount(train, minlength=n) + 1.0) / (len(train) + n)
-    pairs = np.zeros((n, n))
-    np.add.at(pairs, (train[:-1], train[1:]), 1.0)
-    prev = np.concatenate([[SEP], val[:-1]])
-    p_bi = (pairs[prev, val] + beta * uni[val]) / (pairs[prev].sum(axis=1) + beta)
-    return float(-np.log(uni[val]).mean()), float(-np.log(p_bi).mean())
-
-
-def nearest(events, styles: list[Style]) -> str:
-    return min(styles, key=lambda s: style_distance(events, s.stats)).id
-
-
-def measure(styles: list[Style], seeds: int, length: int | None, tmp: Path) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for st in styles:
-        t0 = time.perf_counter()
-        copies = copy_index(st)
-        human, model = Figures(), Figures()
-        for ev in st.val_events:
-            human.add(st.vocab.encode(ev), copies, nearest(ev, styles) == st.id)
-        encoding = EventEncoding.from_dict(st.manifest.get("encoding", {}))
-        for seed in range(1, seeds + 1):
-            opts = ComposeOptions(out_path=tmp / f"{st.id}-{seed}.mid", seed=seed, length=length, offline=True)
-            result = compose(st.id, opts, model_path=st.model)
-            events = piece_to_events(read_midi(result.path), encoding)
-            model.add(st.vocab.encode(events), copies, nearest(events, styles) == st.id)
-        unigram, bigram = ngram_val_losses(st)
-        out[st.id] = {"human": human.summary(), "model": model.summary(),
-                      "epoch": st.manifest.get("epoch"), "vocab": len(st.vocab),
-                      "val_loss": (st.manifest.get("quality") or {}).get("val_loss"),
-                      "unigram_val_loss": unigram, "bigram_val_loss": bigram,
-                      "lstm_units": (st.manifest.get("network") or {}).get("lstm_units"),
-                      "pieces": [len(st.train_events), len(st.val_events)],
-                      "train_events": sum(len(e) for e in st.train_events)}
-        print(f"{st.id:14s} {time.perf_counter() - t0:6.1f} s  "
-              + _line(out[st.id]["model"]) + "  | human " + _line(out[st.id]["human"]), flush=True)
+def compositions(model: Path, style: str, n: int, tmp: Path) -> list[Music]:
+    opts = ComposeOptions(out_path=tmp / f"{style}.mid", seed=1, variations=n, offline=True, force=True)
+    result = compose(style, opts, model_path=model)
+    out = []
+    for k, path in enumerate(result.variations or [result.path]):
+        out.append(Music(f"composition {k + 1}", read_midi(path)))
     return out
 
 
-def _line(s: dict) -> str:
-    return (f"run {s['run_max']:>2}  distinct {s['distinct']:5.1f}  copy {s['copy_run_median']:5.1f}/"
-            f"{s['copy_run_max']:<3}  8-gram {s['ngram_share']:.3f}  nearest {s['nearest_own']:.2f}")
+def ngram_compositions(
+    lm: NgramModel, order: int, codec: Codec, n: int, notes_each: int, time_signature: tuple[int, int]
+) -> list[Music]:
+    """Samples of the n-gram model, kept well formed by the encoding's grammar where it has one."""
+    out = []
+    for k in range(n):
+        prefix, grammar = codec.start(time_signature)
+        rng = np.random.default_rng([7, k])
+        toks = lm.sample(order, rng, enough=lambda t: codec.count_notes(t) >= notes_each, prefix=prefix, grammar=grammar)
+        piece = Piece(path=f"{order}-gram {k + 1}", notes=codec.decode(toks), time_signature=codec.time_signature(toks))
+        out.append(Music(piece.path, piece))
+    return out
 
 
-def markdown(results: dict[str, dict], seeds: int, command: str) -> str:
-    lines = [
-        "# Composition quality per style",
-        "",
-        f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}; the method is in the script's docstring.",
-        "",
-        "## The models against frequency tables",
-        "",
-        "Validation loss in nats per event on the style's held-out pieces (lower is better), next to a unigram",
-        "and a bigram table fitted on the same training pieces through the same vocabulary. A network above the",
-        "bigram has learnt less about what follows what than counting pairs does.",
-        "",
-        "| style | pieces (train / val) | training events | vocabulary | LSTM | epoch | val loss | unigram | bigram |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
-    ]
-    for sid, r in results.items():
-        units = "/".join(str(u) for u in r["lstm_units"] or [])
-        vl = r["val_loss"]
-        lines.append(
-            f"| {sid} | {r['pieces'][0]} / {r['pieces'][1]} | {r['train_events']:,} | {r['vocab']:,} | {units} "
-            f"| {r['epoch']} | {vl:.2f} | {r['unigram_val_loss']:.2f} | {r['bigram_val_loss']:.2f} |"
-            if vl is not None else f"| {sid} | | | {r['vocab']} | {units} | {r['epoch']} | – | | |"
-        )
-    lines += [
-        "",
-        "## Compositions against the human baseline",
-        "",
-        f"**model**: {seeds} compositions per style (seeds 1..{seeds}, default settings, read back from the",
-        "written MIDI). **human**: the style's validation pieces, never seen in training, against its training",
-        "pieces (the same measures). Both are read through the model's vocabulary. Medians over pieces, except",
-        "where max or mean is said. Compositions are 500 events long and most real pieces are shorter, which",
-        "favours the human side on the verbatim-run column (a longer piece has more chances to meet a phrase).",
-        "",
-        "| style | | pieces | events | longest same-event run (median / max) | distinct / 100 "
-        "| verbatim run from training (median / max) | copied 8-grams (mean) | nearest style is its own |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for sid, r in results.items():
-        for who in ("model", "human"):
-            s = r[who]
-            lines.append(
-                f"| {sid if who == 'model' else ''} | {who} | {s['pieces']} | {s['events']:.0f} "
-                f"| {s['run_median']:.0f} / {s['run_max']} "
-                f"| {s['distinct']:.1f} | {s['copy_run_median']:.0f} / {s['copy_run_max']} | {s['ngram_share']:.1%} "
-                f"| {s['nearest_own']:.0%} |"
-            )
-    model_acc = np.mean([r["model"]["nearest_own"] for r in results.values()])
-    human_acc = np.mean([r["human"]["nearest_own"] for r in results.values()])
-    lines += [
-        "",
-        f"Nearest-style accuracy (pitch-class and duration histograms against each style's training pieces) "
-        f"over all styles: compositions {model_acc:.0%}, human validation pieces {human_acc:.0%} "
-        f"(chance: {1 / len(results):.0%}).",
-        "",
-        "What the figures mean for each style, and what is left to do: [catalogue.md](catalogue.md#quality).",
-        "",
-    ]
-    return "\n".join(lines)
+def segment_length(real: list[Music], s: Settings) -> int:
+    """``s.segment_onsets``, or half as many where most validation pieces are too short for two segments."""
+    onsets = np.median([len({n.start for n in m.grid}) for m in real])
+    return s.segment_onsets if onsets >= 1.5 * s.segment_onsets else s.segment_onsets // 2
+
+
+def features(pieces: list[Music], s: Settings, onsets: int) -> tuple[np.ndarray, list[str]]:
+    rows, groups = [], []
+    for m in pieces:
+        x = piece_segments(m.grid, m.time_signature, onsets=onsets,
+                           hop=onsets // 2, max_segments=s.segments_per_piece)
+        rows.append(x)
+        groups += [m.name] * len(x)
+    return (np.vstack(rows) if rows else np.zeros((0, 0))), groups
+
+
+def register(m: Music) -> tuple[float, float]:
+    """Mean highest and mean lowest pitch over the onsets of a piece."""
+    by: dict[int, list[int]] = {}
+    for n in m.grid:
+        by.setdefault(n.start, []).append(n.pitch)
+    return float(np.mean([max(v) for v in by.values()])), float(np.mean([min(v) for v in by.values()]))
+
+
+def copying(pieces: list[Music], index: CopyIndex) -> dict:
+    """Medians and maxima over pieces of the collapse and copying figures."""
+    per = [index.measure(m.piece) for m in pieces]
+    out: dict = {"pieces": len(per), "notes": float(np.median([len(m.notes) for m in pieces]))}
+    for key in ("same_pitch_run", "same_event_run", "verbatim_run", "melodic_run"):
+        vals = [f[key] for f in per]
+        out[key] = {"median": float(np.median(vals)), "max": int(max(vals))}
+    out["distinct_per_100"] = float(np.median([f["distinct_per_100"] for f in per]))
+    # Register (not in the two-sample test, whose features ignore the key): the mean highest and
+    # lowest pitch at an onset, which a key or octave choice at compose time can move.
+    out["register"] = [float(np.mean([register(m)[i] for m in pieces])) for i in (0, 1)]
+    out["ngram8_share"] = float(np.mean([f["ngram8_share"] for f in per]))
+    return out
+
+
+def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
+    t0 = time.perf_counter()
+    manifest = read_manifest(model)
+    style = str(manifest.get("style") or model.stem)
+    codec = codec_for(manifest)
+    train, val = load_split(style, manifest, corpus)
+    if s.max_val_pieces:
+        val = val[: s.max_val_pieces]
+    train_toks = [codec.encode(p) for _, p in train]
+    val_toks = [codec.encode(p) for _, p in val]
+    notes = sum(codec.count_notes(t) for t in val_toks)
+    kept = np.sum([codec.fidelity(p) for _, p in val], axis=0)
+
+    # 1. Bits per note: n-grams of every order and the network, on the same tokens.
+    lm = NgramModel(train_toks, codec.n_vocab, sep=codec.sep, max_order=s.max_order)
+    ng_nats, targets = lm.nats(val_toks)
+    ng_bits = [bits_per_note(x, notes) for x in ng_nats]
+    best = int(np.argmin(ng_bits)) + 1
+    net = NumpyNetwork.from_model(load_model(model))
+    net_nats, _ = network_nats(net, val_toks, codec.sep)
+
+    # 2. The compositions, the n-gram composer's and the real pieces, as music.
+    real = [Music(n, p) for n, p in val]
+    comps = compositions(model, style, s.compositions, tmp)
+    length = int(np.median([len(m.notes) for m in comps]))
+    metres = Counter(p.time_signature for _, p in train)
+    ngram = ngram_compositions(lm, best, codec, s.compositions, length, metres.most_common(1)[0][0])
+
+    onsets = segment_length(real, s)
+    xr, gr = features(real, s, onsets)
+    xm, gm = features(comps, s, onsets)
+    xn, gn = features(ngram, s, onsets)
+    rr = []
+    for h in range(s.halvings):
+        one, _ = halves(gr, seed=h)
+        mask = np.isin(gr, one)
+        rr.append(two_sample_auc(xr[mask], np.array(gr)[mask], xr[~mask], np.array(gr)[~mask], repeats=s.repeats, seed=h))
+    ok = [x for x in rr if not math.isnan(x)]
+    auc = {
+        "real_vs_real": float(np.mean(ok)) if ok else math.nan,
+        "real_vs_real_sd": float(np.std(ok)) if ok else math.nan,
+        "ngram": two_sample_auc(xr, gr, xn, gn, repeats=s.repeats),
+        "model": two_sample_auc(xr, gr, xm, gm, repeats=s.repeats),
+    }
+
+    # 3. Copying and collapse, against the training pieces.
+    index = CopyIndex([p for _, p in train], [n for n, _ in train])
+    result = {
+        "style": style,
+        "model": str(model),
+        "model_id": manifest.get("model_id") or model.stem,
+        "encoding": codec.kind,
+        "vocab": codec.n_vocab,
+        "epoch": manifest.get("epoch"),
+        "pieces": [len(train), len(val)],
+        "val_notes": notes,
+        "val_tokens": targets,
+        "val_notes_kept": float(kept[0] / max(kept[1], 1)),
+        "bits": {"model": bits_per_note(net_nats, notes), "ngram": ng_bits, "best_order": best},
+        "model_nats_per_token": net_nats / targets,
+        "manifest_val_loss": (manifest.get("quality") or {}).get("val_loss"),
+        "segments": {"onsets": onsets, "real": len(xr), "model": len(xm), "ngram": len(xn)},
+        "auc": auc,
+        # What tells the compositions from the real pieces best, feature by feature.
+        "gaps": {who: [g.__dict__ for g in feature_gaps(xr, x, [n for n, _ in FEATURES])]
+                 for who, x in (("model", xm), ("ngram", xn))},
+        "human": copying(real, index),
+        "compositions": copying(comps, index),
+        "ngram_compositions": copying(ngram, index),
+        "settings": {"compositions": len(comps), "repeats": s.repeats, "halvings": s.halvings},
+        "seconds": 0.0,
+    }
+    if s.pianoroll is not None:
+        ref = max(real, key=lambda m: len(m.notes))
+        render_comparison(comps[0], ref, s.pianoroll / f"{style}.png",
+                          titles=(f"{style}: composition ({result['model_id']}, seed 1)", f"{style}: {ref.name} (validation piece)"))
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def find_models(args: argparse.Namespace) -> list[Path]:
+    """Catalogue models first (the "before" rows), then the newest model file per style of ``--models``."""
+    found: list[Path] = []
+    if args.catalogue is not None:
+        index = json.loads((args.catalogue / "index.json").read_text())
+        found += [args.catalogue / "models" / s["file"] for s in index["styles"]]
+
+    def rank(f: Path) -> tuple[bool, float]:  # an exported model before any checkpoint, then the newest
+        return ("checkpoints" not in f.parts, f.stat().st_mtime)
+
+    newest: dict[str, Path] = {}
+    for given in args.models or []:
+        if not given.is_dir():
+            if not given.is_file():
+                raise SystemExit(f"{given}: no such model file or folder")
+            found.append(given)
+            continue
+        for f in sorted(given.rglob("*.lstmc")):
+            style = str(read_manifest(f).get("style") or f.stem)
+            if style not in newest or rank(f) > rank(newest[style]):
+                newest[style] = f
+    found += list(newest.values())
+    if args.styles:
+        found = [f for f in found if str(read_manifest(f).get("style") or f.stem) in args.styles]
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--catalogue", type=Path, default=ROOT / "catalogue", help="a published catalogue folder")
+    ap.add_argument("--styles", nargs="*", help="only these styles")
+    ap.add_argument("--models", nargs="*", type=Path, help="model files, or folders searched for *.lstmc "
+                    "(the newest per style); default: runs/ when it exists")
+    ap.add_argument("--catalogue", type=Path, default=None, help="also measure a published catalogue's models")
+    ap.add_argument("--no-catalogue", action="store_true", help="do not measure catalogue/ by default")
     ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
-    ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--length", type=int, default=None, help="events per composition (default: compose's)")
+    ap.add_argument("--compositions", type=int, default=20, help="compositions per model (seed 1, N variations)")
+    ap.add_argument("--segments-per-piece", type=int, default=8)
+    ap.add_argument("--max-order", type=int, default=6, help="highest n-gram order (default 6)")
+    ap.add_argument("--max-val-pieces", type=int, default=None, help="measure at most this many validation pieces")
+    ap.add_argument("--quick", action="store_true", help="6 compositions, 1 repeat of the cross-validation")
+    ap.add_argument("--catalogue-quick", action="store_true", help="--quick for the catalogue's models only")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "quality.md")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    ap.add_argument("--pianoroll", type=Path, default=None, help="folder for <style>.png piano rolls")
     args = ap.parse_args(argv)
-    index = json.loads((args.catalogue / "index.json").read_text())
-    styles = [load_style(s["id"], args.catalogue / "models" / s["file"], args.corpus) for s in index["styles"]]
+    if args.catalogue is None and not args.no_catalogue and (ROOT / "catalogue" / "index.json").is_file():
+        args.catalogue = ROOT / "catalogue"
+    if args.models is None and (ROOT / "runs").is_dir():
+        args.models = [ROOT / "runs"]
+    s = Settings(compositions=args.compositions, segments_per_piece=args.segments_per_piece, max_order=args.max_order,
+                 max_val_pieces=args.max_val_pieces, pianoroll=args.pianoroll)
+    quick = Settings(**{**s.__dict__, "compositions": min(s.compositions, 6), "repeats": 1, "halvings": 2})
+    if args.quick:
+        s = quick
+    try:
+        models = find_models(args)
+    except ComposerError as exc:
+        raise SystemExit(str(exc)) from None
+    if not models:
+        raise SystemExit("no model files to measure (see --models, --catalogue, --styles)")
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        results = measure(styles, args.seeds, args.length, Path(tmp))
-    command = "python bench/quality.py" + ("" if args.seeds == 20 else f" --seeds {args.seeds}")
-    args.out.write_text(markdown(results, args.seeds, command))
+        for model in models:
+            try:
+                listed = args.catalogue is not None and model.parent == args.catalogue / "models"
+                # One BLAS thread: stepping an LSTM is many small products, which threads slow down.
+                with blas_threads(1):
+                    r = measure(model, args.corpus, quick if listed and args.catalogue_quick else s, Path(tmp))
+            except ComposerError as exc:
+                raise SystemExit(str(exc) if str(exc).startswith(str(model)) else f"{model}: {exc}") from None
+            results.append(r)
+            a, b = r["auc"], r["bits"]
+            print(f"{r['style']:13s} {r['model_id']:24s} {r['seconds']:6.1f} s  bits/note {b['model']:.2f} "
+                  f"(best {b['best_order']}-gram {min(b['ngram']):.2f})  AUC real {a['real_vs_real']:.2f} "
+                  f"n-gram {a['ngram']:.2f} model {a['model']:.2f}", flush=True)
+    results.sort(key=lambda r: r["style"])  # stable: a style's catalogue row stays above its new one
+    command = "python bench/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(markdown(results, s, command.strip()))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print(f"wrote {args.out}")
