@@ -10,6 +10,10 @@ All tracks and channels are merged into one stream (the single-channel models),
 drums (channel 10) are left out, note-on with velocity 0 is a note-off, a note
 struck again while sounding ends the earlier one, orphan note-offs are ignored,
 and the sustain pedal (CC64) extends sounding lengths until it is released.
+
+The module is a little over 400 lines on purpose: the byte-level decoder (chunks,
+running status, meta events, the tempo map) and its error handling read best in one
+place, and the writer is its mirror image.
 """
 
 from __future__ import annotations
