@@ -400,3 +400,20 @@ def test_a_note_model_whose_table_and_network_disagree_is_a_one_line_error(note_
     bad = save_model(tmp_path / "bad.lstmc", manifest, model.arrays)
     with pytest.raises(ModelFileError, match="disagree"):
         compose("bach", ComposeOptions(seed=1, length=10, out_path=tmp_path / "x.mid"), model_path=bad)
+
+
+def test_register_follows_the_styles_pieces_in_the_chosen_key(corpus_dir):
+    """A style's G major pieces sit where they were written, not where C-normalised training left them."""
+    from lstm_composer_plugin.compose.note_composer import in_style_register
+    from lstm_composer_plugin.music import style_profile
+
+    pieces = [read_midi(p) for p in find_midi_files(corpus_dir / "german_folk")[:60]]
+    prof = style_profile(pieces)
+    in_g = [float(np.mean([n.pitch for n in p.notes])) for p in pieces if piece_key(p).major_tonic == 7]
+    assert prof.registers[7] == pytest.approx(np.mean(in_g), abs=0.01)
+    low = [Note(int(round(prof.registers[7])) - 10 + i % 3, i * 0.5, 0.5) for i in range(40)]
+    moved = in_style_register(low, prof, key=-5)  # G major, reached by the smallest step down
+    assert [n.pitch - m.pitch for n, m in zip(moved, low)] == [12] * 40
+    near = [Note(int(round(prof.registers[7])) - 5, i * 0.5, 0.5) for i in range(40)]
+    assert in_style_register(near, prof, key=-5) == near  # within a sixth: stays put
+    assert in_style_register(low, prof, key=1) == low  # a key the style has no pieces in: unchanged

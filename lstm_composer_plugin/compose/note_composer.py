@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,9 +159,33 @@ def compose_notes(
             bpm=bpm,
             skip=len(context),
         )
+        if not context:
+            notes = in_style_register(notes, prof, primer.keys[k])
         report = note_report(tokens, smp, nm, guards, primer.keys[k], stats)
         takes.append(NoteTake(tokens, notes, smp, primer.keys[k], report))
     return takes, primer
+
+
+OCTAVE_MOVE_GAP = 8  # semitones
+
+
+def in_style_register(notes: list[Note], prof: StyleProfile, key: int) -> list[Note]:
+    """The composition moved by whole octaves to where the style's pieces in its key sit.
+
+    The model learnt every piece in C, so its register is a mix of the keys; moved to G by the
+    smallest step (down a fourth) a German folk tune sat 8 semitones under real ones in G.
+    """
+    target = prof.registers.get(key % 12)
+    if target is None or not notes:
+        return notes
+    gap = target - float(np.mean([n.pitch for n in notes]))
+    # Only a clear miss moves (more than 8 semitones off): pieces of one key spread over a sixth or
+    # so themselves, and a move for a semitone's gain would jump an octave at random.
+    octave = 12 * round(gap / 12) if abs(gap) > OCTAVE_MOVE_GAP else 0
+    lo, hi = min(n.pitch for n in notes) + octave, max(n.pitch for n in notes) + octave
+    if octave == 0 or lo < 0 or hi > 127:
+        return notes
+    return [replace(n, pitch=n.pitch + octave) for n in notes]
 
 
 def note_primer(nm: NoteModel, piece: Piece | None, seed: int, variations: int) -> NotePrimer:

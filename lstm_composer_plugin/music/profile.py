@@ -41,6 +41,10 @@ class StyleProfile:
     velocity: int = 80
     bpm: float = 120.0
     first_positions: dict[int, int] = field(default_factory=lambda: {0: 1})  # first onset's POS -> pieces
+    # Mean pitch of the pieces in each key (relative-major tonic pc -> MIDI pitch), as written. Normalising
+    # to C mixes registers (a G major tune moves up 5, an F major one down 5), so compose puts each
+    # composition in the octave where the style's pieces in that key sit. Empty in older models.
+    registers: dict[int, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,7 @@ class StyleProfile:
             "velocity": self.velocity,
             "bpm": self.bpm,
             "first_positions": {str(k): v for k, v in sorted(self.first_positions.items())},
+            "registers": {str(k): v for k, v in sorted(self.registers.items())},
         }
 
     @classmethod
@@ -67,6 +72,7 @@ class StyleProfile:
             velocity=int(d.get("velocity", 80)),
             bpm=float(d.get("bpm", 120.0)),
             first_positions={int(k): int(v) for k, v in (d.get("first_positions") or {"0": 1}).items()},
+            registers={int(k): float(v) for k, v in (d.get("registers") or {}).items()},
         )
 
 
@@ -96,6 +102,7 @@ def style_profile(
         return StyleProfile()
     metres: Counter[tuple[int, int]] = Counter()
     keys: Counter[int] = Counter()
+    pitches: dict[int, list[float]] = {}
     firsts: Counter[int] = Counter()
     chord_sizes: list[int] = []
     velocities: list[int] = []
@@ -103,7 +110,10 @@ def style_profile(
     for piece in pieces:
         ts = piece.time_signatures[0][1:] if piece.time_signatures else piece.time_signature
         metres[fold_time_signature(ts, enc)] += 1
-        keys[piece_key(piece).major_tonic] += 1
+        tonic = piece_key(piece).major_tonic
+        keys[tonic] += 1
+        if piece.notes:
+            pitches.setdefault(tonic, []).append(float(np.mean([n.pitch for n in piece.notes])))
         groups = onsets_of(piece.notes, enc)
         if groups:
             chord_sizes.extend(len(c) for c in groups.values())
@@ -123,4 +133,5 @@ def style_profile(
         velocity=int(np.median(velocities)) if velocities else 80,
         bpm=round(float(np.median(bpms)), 2) if bpms else 120.0,
         first_positions=dict(sorted(firsts.items())),
+        registers={t: round(float(np.mean(v)), 2) for t, v in sorted(pitches.items())},
     )
