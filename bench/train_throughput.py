@@ -1,13 +1,21 @@
-"""Training throughput of the two recipes, side by side: next-event targets per second and peak memory.
+"""Training throughput of the recipes, side by side: next-token targets and notes per second, peak memory.
 
     python bench/train_throughput.py [--corpus ../shared/corpus/bach] [--seconds 60]
+                                     [--recipes notes,events,reference]
 
-Same corpus, same vocabulary, same layer widths (LSTM 512/256, Dense 128 by default);
-each recipe trains in its own process (so its peak RSS is its own) with its default
-batch: the ``default`` recipe predicts every position of chunks of ``seq_len``
-tokens, the ``reference`` recipe (the seed's) predicts the last event of each
-window of ``seq_len``. After a warm-up (graph tracing), each trains for about
-``--seconds`` and counts the next-event targets it learnt from.
+Same corpus, same split, same layer widths (LSTM 512/256, Dense 128 by default); each recipe
+trains in its own process (so its peak RSS is its own), one after the other, with its default
+settings from ``TrainSettings``:
+
+* ``notes``: the default recipe on the note encoding (every position of chunks of 256 tokens
+  predicts the next token; ``--key-mode augment`` adds the per-chunk transposition);
+* ``events``: the default recipe on the event encoding (the previous default, chunks of 100);
+* ``reference``: the seed's recipe (windows of 100 events, the last one predicted, scalar input).
+
+After a warm-up (graph tracing), each trains for about ``--seconds`` and counts the targets it
+learnt from. Targets are not the same unit across encodings (a note is ~2.4 note tokens; a
+chord event holds several notes), so the notes per second (targets × notes per target of its
+training stream) are the comparable figure.
 """
 
 from __future__ import annotations
@@ -23,6 +31,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "bach"
+RECIPES = {  # name -> TrainSettings overrides
+    "notes": {"recipe": "default", "encoding": "notes"},
+    "events": {"recipe": "default", "encoding": "events"},
+    "reference": {"recipe": "reference"},
+}
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -30,30 +43,34 @@ def worker(args: argparse.Namespace) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(REPO))
     from lstm_composer_plugin.music.corpus import load_corpus
-    from lstm_composer_plugin.music.tokens import Vocabulary, tokenize_pieces
     from lstm_composer_plugin.train.dataset import epoch_rng, make_dataset, split_pieces
-    from lstm_composer_plugin.train.network import NetworkConfig, build_model
-    from lstm_composer_plugin.train.trainer import TrainSettings, quiet_native_stderr
+    from lstm_composer_plugin.train.fit import quiet_native_stderr
+    from lstm_composer_plugin.train.network import build_model
+    from lstm_composer_plugin.train.settings import TrainSettings
+    from lstm_composer_plugin.train.tokensets import make_token_set
 
     with quiet_native_stderr():
         import keras
 
+    over = dict(RECIPES[args.recipe], lstm_units=args.lstm_units)
+    if args.batch_size:
+        over["batch_size"] = args.batch_size
+    if args.recipe == "notes":
+        over["key_mode"] = args.key_mode
+    s = TrainSettings(**over)
     corpus = load_corpus(args.corpus, warn=lambda m: None)
-    split = split_pieces(corpus.names, 0.1)
-    events = [corpus.events[i] for i in split.train]
-    vocab = Vocabulary.build(events, min_count=2)
-    tokens, _ = tokenize_pieces(events, vocab)
-    s = TrainSettings(recipe=args.recipe, lstm_units=args.lstm_units,
-                      **({"batch_size": args.batch_size} if args.batch_size else {}))
-    cfg = NetworkConfig(n_vocab=len(vocab), recipe=s.recipe, input=s.input, lstm_units=s.lstm_units,
-                        dense_units=s.dense_units, seq_len=s.seq_len, batch_size=s.batch_size)
+    split = split_pieces(corpus.names, s.val_fraction)
+    token_set = make_token_set(s, corpus, split.train, split.val)
+    tokens, _ = token_set.tokenize(corpus, split.train)
+    notes_per_target = token_set.count_notes(corpus, split.train) / max(len(tokens) - 1, 1)
     keras.utils.set_random_seed(0)
-    model = build_model(cfg)
+    model = build_model(s.network(token_set.n_vocab))
     per_step = s.batch_size * (s.seq_len if s.recipe == "default" else 1)  # targets in one full batch
+    transposer = token_set.transposer()
 
     def dataset(epoch: int):
-        return make_dataset(tokens, recipe=s.recipe, input_kind=s.input, seq_len=s.seq_len,
-                            batch_size=s.batch_size, n_vocab=len(vocab), rng=epoch_rng(0, epoch))
+        return make_dataset(tokens, recipe=s.recipe, input_kind=s.input, seq_len=s.seq_len, batch_size=s.batch_size,
+                            n_vocab=token_set.n_vocab, rng=epoch_rng(0, epoch), transposer=transposer)
 
     class Count(keras.callbacks.Callback):
         steps = 0
@@ -61,8 +78,7 @@ def worker(args: argparse.Namespace) -> dict:
         def on_train_batch_end(self, batch, logs=None):
             Count.steps += 1
 
-    # Warm-up: trace the train function (not timed).
-    model.fit(dataset(0).take(2), verbose=0, shuffle=False)
+    model.fit(dataset(0).take(2), verbose=0, shuffle=False)  # warm-up: trace the train function (not timed)
     epoch = 1
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < args.seconds:
@@ -72,19 +88,23 @@ def worker(args: argparse.Namespace) -> dict:
         model.fit(ds, verbose=0, shuffle=False, callbacks=[Count()])
         epoch += 1
     seconds = time.perf_counter() - t0
-    steps = Count.steps
+    targets = Count.steps * per_step
     return {
-        "recipe": s.recipe,
+        "recipe": args.recipe,
+        "encoding": s.encoding,
+        "key_mode": s.key_mode,
         "input": s.input,
         "batch_size": s.batch_size,
         "seq_len": s.seq_len,
-        "n_vocab": len(vocab),
+        "n_vocab": token_set.n_vocab,
         "train_tokens": int(len(tokens)),
+        "notes_per_target": round(notes_per_target, 3),
         "params": int(model.count_params()),
-        "steps": steps,
-        "targets": steps * per_step,
+        "steps": Count.steps,
+        "targets": targets,
         "seconds": round(seconds, 2),
-        "targets_per_s": round(steps * per_step / seconds, 1),
+        "targets_per_s": round(targets / seconds, 1),
+        "notes_per_s": round(targets * notes_per_target / seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -100,48 +120,60 @@ def main() -> int:
     p.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     p.add_argument("--seconds", type=float, default=60.0, help="timed training per recipe (default 60)")
     p.add_argument("--lstm-units", default="512,256")
-    p.add_argument("--default-batch", type=int, default=None, help="chunks per batch (default recipe)")
+    p.add_argument("--recipes", default="notes,events,reference", help="which, in order (default all three)")
+    p.add_argument("--key-mode", default="normalise", choices=("normalise", "augment", "none"),
+                   help="the notes recipe's key handling (default normalise)")
+    p.add_argument("--default-batch", type=int, default=None, help="chunks per batch (notes, events)")
     p.add_argument("--reference-batch", type=int, default=None, help="windows per batch (reference recipe)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--worker", choices=("default", "reference"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=tuple(RECIPES), help=argparse.SUPPRESS)
     args = p.parse_args()
     args.lstm_units = [int(u) for u in args.lstm_units.split(",")]
 
     if args.worker:
         args.recipe = args.worker
-        args.batch_size = args.default_batch if args.worker == "default" else args.reference_batch
+        args.batch_size = args.reference_batch if args.worker == "reference" else args.default_batch
         print(json.dumps(worker(args)))
         return 0
 
+    names = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    unknown = [r for r in names if r not in RECIPES]
+    if unknown:
+        p.error(f"unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
     results = {}
-    for recipe in ("default", "reference"):
+    for recipe in names:
         cmd = [sys.executable, __file__, "--worker", recipe, "--corpus", args.corpus, "--seconds", str(args.seconds),
-               "--lstm-units", ",".join(map(str, args.lstm_units))]
+               "--lstm-units", ",".join(map(str, args.lstm_units)), "--key-mode", args.key_mode]
         for flag, value in (("--default-batch", args.default_batch), ("--reference-batch", args.reference_batch)):
             if value is not None:
                 cmd += [flag, str(value)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         results[recipe] = json.loads(out.strip().splitlines()[-1])
 
-    d, r = results["default"], results["reference"]
-    ratio = d["targets_per_s"] / r["targets_per_s"]
-    # What the seed's materialised arrays would take for this corpus: every window as float64
-    # inputs and a float64 one-hot target per window (numpy's defaults, as in the original).
-    windows = r["train_tokens"] - r["seq_len"]
-    seed_mb = windows * (r["seq_len"] + r["n_vocab"]) * 8 / 2**20
-    summary = {"corpus": args.corpus, "lstm_units": args.lstm_units, "default": d, "reference": r,
-               "ratio": round(ratio, 1), "seed_arrays_mb": round(seed_mb, 1)}
+    base = results.get("reference")
+    summary = {"corpus": args.corpus, "lstm_units": args.lstm_units, "recipes": results}
+    if base:
+        summary["vs_reference"] = {
+            r: {"targets": round(x["targets_per_s"] / base["targets_per_s"], 1),
+                "notes": round(x["notes_per_s"] / base["notes_per_s"], 1)}
+            for r, x in results.items()
+        }
     if args.json:
         print(json.dumps(summary, indent=1))
         return 0
-    print(f"corpus {args.corpus}: {d['train_tokens']} training tokens, vocabulary {d['n_vocab']}, "
-          f"LSTM {'/'.join(map(str, args.lstm_units))}, {d['params'] / 1e6:.2f} M parameters")
-    print(f"{'recipe':<10} {'batch':>14} {'steps':>6} {'seconds':>8} {'targets/s':>10} {'peak RSS':>9}")
-    for x, unit in ((d, "chunks"), (r, "windows")):
-        print(f"{x['recipe']:<10} {str(x['batch_size']) + ' ' + unit:>14} {x['steps']:>6} {x['seconds']:>8.1f} "
-              f"{x['targets_per_s']:>10.0f} {x['peak_rss_mb']:>7.0f} MB")
-    print(f"default / reference: {ratio:.1f}x next-event targets per second")
-    print(f"(the seed's materialised windows + one-hot targets would need {seed_mb:.0f} MB for this corpus)")
+    first = next(iter(results.values()))
+    print(f"corpus {args.corpus}: LSTM {'/'.join(map(str, args.lstm_units))}, "
+          f"{first['params'] / 1e6:.2f} M parameters ({first['recipe']})")
+    print(f"{'recipe':<10} {'encoding':<8} {'vocab':>6} {'batch':>12} {'steps':>6} {'seconds':>8} "
+          f"{'targets/s':>10} {'notes/s':>9} {'peak RSS':>9}")
+    for x in results.values():
+        unit = "chunks" if x["recipe"] != "reference" else "windows"
+        print(f"{x['recipe']:<10} {x['encoding']:<8} {x['n_vocab']:>6} {str(x['batch_size']) + ' ' + unit:>12} "
+              f"{x['steps']:>6} {x['seconds']:>8.1f} {x['targets_per_s']:>10.0f} {x['notes_per_s']:>9.0f} "
+              f"{x['peak_rss_mb']:>7.0f} MB")
+    for r, ratio in summary.get("vs_reference", {}).items():
+        if r != "reference":
+            print(f"{r} / reference: {ratio['targets']:.1f}x targets per second, {ratio['notes']:.1f}x notes per second")
     return 0
 
 

@@ -25,7 +25,7 @@ import pytest
 
 from lstm_composer_plugin.models import bundled_models
 from lstm_composer_plugin.music.midi import read_midi
-from tests.store_server import StoreServer
+from model_store.testing import StoreServer
 
 REPO = Path(__file__).resolve().parents[1]
 CATALOGUE = REPO / "catalogue"
@@ -125,7 +125,7 @@ def test_users_path_fresh_store_lazy_fetch_pack_offline(index, tmp_path):
     # 4. Offline, with the server gone: every style composes from the store.
     env["LSTM_COMPOSER_OFFLINE"] = "1"
     for sid in styles:
-        out = tmp_path / f"{sid}.mid"
+        out = tmp_path / f"{sid}-offline.mid"  # irish.mid exists: composing never overwrites
         result = json.loads(voc_host("compose", sid, "-o", str(out), "--seed", "1", "--length", "200",
                                      "--json", env=env).stdout)
         assert result["style"] == sid and result["events"] == 200

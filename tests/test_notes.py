@@ -413,7 +413,7 @@ def test_register_follows_the_styles_pieces_in_the_chosen_key(corpus_dir):
     assert prof.registers[7] == pytest.approx(np.mean(in_g), abs=0.01)
     low = [Note(int(round(prof.registers[7])) - 10 + i % 3, i * 0.5, 0.5) for i in range(40)]
     moved = in_style_register(low, prof, key=-5)  # G major, reached by the smallest step down
-    assert [n.pitch - m.pitch for n, m in zip(moved, low)] == [12] * 40
+    assert [n.pitch - m.pitch for n, m in zip(moved, low, strict=True)] == [12] * 40
     near = [Note(int(round(prof.registers[7])) - 5, i * 0.5, 0.5) for i in range(40)]
     assert in_style_register(near, prof, key=-5) == near  # within a sixth: stays put
     assert in_style_register(low, prof, key=1) == low  # a key the style has no pieces in: unchanged

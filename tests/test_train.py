@@ -4,6 +4,8 @@ Covers: checkpoints, PNGs, GIF, metrics.json and the exported models appear; a
 corrupt MIDI file is skipped; a SIGKILLed run resumes and continues its epoch
 count; an exploding loss stops the run and keeps the last good checkpoint;
 ``--epoch N`` re-picks without training; the reference recipe runs too.
+These run the event encoding (``encoding="events"``, the previous default, still available);
+the note encoding, now the default, is covered by ``test_train_notes.py``.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from lstm_composer_plugin.modelfile import load_model, read_manifest  # noqa: E4
 from lstm_composer_plugin.train import checkpoints as ck  # noqa: E402
 from lstm_composer_plugin.train.trainer import train  # noqa: E402
 
-TINY = dict(lstm_units=[32, 16], dense_units=16, embedding_dim=8, seq_len=16, batch_size=8,
+TINY = dict(encoding="events", lstm_units=[32, 16], dense_units=16, embedding_dim=8, seq_len=16, batch_size=8,
             samples=4, sample_events=40)
-TINY_CLI = ["--lstm-units", "32,16", "--dense-units", "16", "--embedding-dim", "8", "--seq-len", "16",
+TINY_CLI = ["--encoding", "events", "--lstm-units", "32,16", "--dense-units", "16", "--embedding-dim", "8", "--seq-len", "16",
             "--batch-size", "8", "--samples", "4", "--sample-events", "40"]
 
 

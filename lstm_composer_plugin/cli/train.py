@@ -14,31 +14,22 @@ import json
 import os
 import re
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-# (option, TrainSettings field, type, help)
-_SETTINGS = [
-    ("--epochs", "epochs", int, "epochs to train in all (default 500)"),
-    ("--checkpoint-every", "checkpoint_every", int, "write a checkpoint every N epochs (default 25)"),
-    ("--recipe", "recipe", str, "default (every position predicts) or reference (the seed's windows of 100)"),
-    ("--input", "input", str, "embedding or scalar (default: embedding; the reference recipe: scalar)"),
-    ("--lstm-units", "lstm_units", "units", "LSTM widths, comma-separated (default 512,256)"),
-    ("--dense-units", "dense_units", int, "width of the Dense layer (default 128)"),
-    ("--embedding-dim", "embedding_dim", int, "embedding width (default 64)"),
-    ("--dropout", "dropout", float, "dropout after each layer (default 0.2)"),
-    ("--seq-len", "seq_len", int, "events per training sequence (default 100)"),
-    ("--lr", "learning_rate", float, "Adam learning rate (default 0.002; reference 0.001; may change on --resume)"),
-    ("--batch-size", "batch_size", int, "sequences per batch: chunks or windows (default 64)"),
-    ("--min-count", "min_count", int, "rarer events fall back to their nearest neighbour (default 2)"),
-    ("--val-fraction", "val_fraction", float, "share of pieces held out for validation (default 0.1)"),
-    ("--seed", "seed", int, "random seed (default 0)"),
-    ("--time-budget", "time_budget", "duration", "stop after this much wall time, e.g. 90m, 1h, 600 (seconds)"),
-    ("--samples", "samples", int, "scorecard compositions per checkpoint (default 8)"),
-    ("--sample-events", "sample_events", int, "events per scorecard composition (default 200)"),
-    ("--title", "title", str, "display title of the model"),
-    ("--description", "description", str, "one sentence describing the model"),
-]
+
+def _settings_options() -> list[tuple[str, str, Any, dict[str, Any]]]:
+    """(flag, field, parser, metadata) of every TrainSettings field: the options come from the record."""
+    from lstm_composer_plugin.train.settings import TrainSettings
+
+    out = []
+    for f in fields(TrainSettings):
+        meta = f.metadata
+        kind = meta.get("kind") or str
+        conv = {"units": _units, "duration": _duration}.get(kind, kind)
+        out.append((meta.get("flag") or "--" + f.name.replace("_", "-"), f.name, conv, meta))
+    return out
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -46,15 +37,23 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("corpus", metavar="CORPUS_DIR", help="folder of MIDI files (searched recursively)")
     p.add_argument("--style", required=True, help="style id of the model (e.g. bach)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, graphs, metrics.json, model.lstmc")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest saved state (checkpoint or snapshot)")
     p.add_argument("--epoch", type=_epoch, default=None, metavar="N|auto",
                    help="ship this checkpoint instead of the recommended one; 'auto': the recommendation by "
                         "the current rule (alone on a run: re-pick only, no training)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    for flag, dest, kind, text in _SETTINGS:
-        conv = {"units": _units, "duration": _duration}.get(kind, kind)
+    from lstm_composer_plugin.train.settings import TrainSettings, default_text
+
+    defaults = {f.name: default_text(f) for f in fields(TrainSettings)}
+    for flag, dest, conv, meta in _settings_options():
+        kind = meta.get("kind")
         metavar = {int: "N", float: "X", "units": "W,W", "duration": "TIME"}.get(kind, "TEXT")
-        p.add_argument(flag, dest=dest, type=conv, default=None, metavar=metavar, help=text)
+        shown = defaults[dest]
+        text = meta["help"] + (f" (default: {shown})" if shown else "")
+        if meta.get("choices"):
+            p.add_argument(flag, dest=dest, choices=meta["choices"], default=None, help=text)
+        else:
+            p.add_argument(flag, dest=dest, type=conv, default=None, metavar=metavar, help=text)
     p.set_defaults(func=run_train)
     return p
 
@@ -94,12 +93,20 @@ def run_train(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     from lstm_composer_plugin.train.trainer import train
 
-    settings = {dest: getattr(args, dest) for _, dest, _, _ in _SETTINGS if getattr(args, dest, None) is not None}
+    settings = {dest: getattr(args, dest) for _, dest, _, _ in _settings_options()
+                if getattr(args, dest, None) is not None}
 
     def say(line: str) -> None:
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    result = train(args.corpus, args.style, args.out, resume=args.resume, epoch=args.epoch, say=say, **settings)
+    try:
+        result = train(args.corpus, args.style, args.out, resume=args.resume, epoch=args.epoch, say=say, **settings)
+    except KeyboardInterrupt:
+        # The trainer has said what was saved. Leave at once: TensorFlow's objects, collected at
+        # interpreter exit after an interrupt, print "Object was never used" dumps to stderr.
+        print("lstm-composer: interrupted", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
     else:

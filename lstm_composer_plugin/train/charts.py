@@ -156,7 +156,11 @@ def _summary_text(history: dict[str, Sequence[float]], choice: dict[str, Any] | 
     n = len(history.get("loss", []))
     if n:
         vl = history.get("val_loss") or []
-        lines.append(f"epoch {n}: loss {history['loss'][-1]:.3f}" + (f", validation {vl[-1]:.3f}" if vl else ""))
+        bits = history.get("val_bits_per_note") or []
+        lines.append(f"epoch {n}: loss {history['loss'][-1]:.3f}" + (f", validation {vl[-1]:.3f}" if vl else "")
+                     + (f" ({bits[-1]:.2f} bits/note)" if bits and bits[-1] is not None else ""))
+        if not vl:
+            lines.append("no validation pieces: judged on training loss")
     lines.append(f"checkpoints: {len(checkpoints)}")
     if choice and choice.get("epoch") is not None:
         lines.append("")

@@ -10,12 +10,14 @@
         model.lstmc                 this epoch exported (chosen: false)
         graphs.png, metrics.json    as they were at this epoch
         state.json                  epoch, history, scorecards so far: written last
+      snapshot/epoch_0031/          state.keras + state.json only: the newest resumable state,
+                                    saved every ``save_every`` seconds between checkpoints
 
 A checkpoint is assembled in ``epoch_0025.partial/`` and renamed into place only
 when complete, and every JSON file is replaced atomically, so a SIGKILL leaves at
 worst a ``.partial`` directory that the next ``--resume`` deletes. Resuming
-loads the newest complete checkpoint and continues its history: epochs trained
-after it are trained again.
+loads the newest complete checkpoint or snapshot and continues its history: epochs
+trained after it are trained again.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ MODEL_FILE = "model.lstmc"
 GRAPH_FILE = "graphs.png"
 GIF_FILE = "training.gif"
 CHECKPOINTS = "checkpoints"
+SNAPSHOTS = "snapshot"
 PARTIAL = ".partial"
 
 
@@ -88,9 +91,9 @@ def checkpoint_dir(out: str | Path, epoch: int) -> Path:
     return Path(out) / CHECKPOINTS / f"epoch_{epoch:04d}"
 
 
-def begin_checkpoint(out: str | Path, epoch: int) -> Path:
-    """A fresh, empty ``.partial`` directory to assemble checkpoint ``epoch`` in."""
-    tmp = checkpoint_dir(out, epoch).with_name(f"epoch_{epoch:04d}{PARTIAL}")
+def begin_checkpoint(out: str | Path, epoch: int, kind: str = CHECKPOINTS) -> Path:
+    """A fresh, empty ``.partial`` directory to assemble checkpoint (or snapshot) ``epoch`` in."""
+    tmp = Path(out) / kind / f"epoch_{epoch:04d}{PARTIAL}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
@@ -107,9 +110,9 @@ def commit_checkpoint(tmp: Path, state: RunState) -> Path:
     return final
 
 
-def list_checkpoints(out: str | Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints (those with ``state.json``), oldest first."""
-    root = Path(out) / CHECKPOINTS
+def list_checkpoints(out: str | Path, kind: str = CHECKPOINTS) -> list[tuple[int, Path]]:
+    """Complete checkpoints (or snapshots: those with ``state.json``), oldest first."""
+    root = Path(out) / kind
     found = []
     if root.is_dir():
         for d in root.iterdir():
@@ -124,6 +127,23 @@ def latest_checkpoint(out: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
+def latest_resumable(out: str | Path) -> Path | None:
+    """The newest complete checkpoint or snapshot (a checkpoint on a tie): what ``--resume`` loads."""
+    found = [(e, 1, d) for e, d in list_checkpoints(out)] + [(e, 0, d) for e, d in list_checkpoints(out, SNAPSHOTS)]
+    return max(found)[2] if found else None
+
+
+def save_snapshot(out: str | Path, model: Any, state: RunState) -> Path:
+    """The resumable state alone (weights, optimizer, history), replacing the previous snapshot."""
+    tmp = begin_checkpoint(out, state.epoch, SNAPSHOTS)
+    save_keras_state(model, tmp / KERAS_FILE)
+    final = commit_checkpoint(tmp, state)
+    for epoch, d in list_checkpoints(out, SNAPSHOTS):
+        if epoch != state.epoch:
+            shutil.rmtree(d, ignore_errors=True)
+    return final
+
+
 def load_state(cp_dir: str | Path) -> RunState:
     state = RunState.from_dict(read_json(Path(cp_dir) / STATE_FILE))
     # JSON has no NaN: a null in the history was a non-finite value.
@@ -133,12 +153,12 @@ def load_state(cp_dir: str | Path) -> RunState:
 
 def clean_partial(out: str | Path, after: int | None = None) -> None:
     """Remove half-written checkpoints, and (``after``) complete ones newer than a resume point."""
-    root = Path(out) / CHECKPOINTS
-    if not root.is_dir():
-        return
-    for d in root.iterdir():
-        if d.name.endswith(PARTIAL):
-            shutil.rmtree(d, ignore_errors=True)
+    for kind in (CHECKPOINTS, SNAPSHOTS):
+        root = Path(out) / kind
+        if root.is_dir():
+            for d in root.iterdir():
+                if d.name.endswith(PARTIAL):
+                    shutil.rmtree(d, ignore_errors=True)
     if after is not None:
         for epoch, d in list_checkpoints(out):
             if epoch > after:

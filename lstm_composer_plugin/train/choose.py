@@ -73,6 +73,7 @@ class Verdict:
     copying: bool
     val: str  # "ok", "rising", "diverged", "falling" (not yet at its floor)
     ok: bool  # all four rules pass
+    measure: str = "validation loss"  # or "training loss" when the run has no validation pieces
 
     def words(self) -> str:
         parts = []
@@ -81,7 +82,7 @@ class Verdict:
         if self.copying:
             parts.append("copying")
         if self.val != "ok":
-            parts.append(f"validation loss {self.val}")
+            parts.append(f"{self.measure} {self.val}")
         return ", ".join(parts) or "ok"
 
 
@@ -91,12 +92,14 @@ class Choice:
     reason: str
     auto: bool = True
     verdicts: list[Verdict] = field(default_factory=list)
+    measure: str = "validation loss"  # the loss series the choice judged
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
             "reason": self.reason,
             "auto": self.auto,
+            "measure": self.measure,
             "verdicts": [asdict(v) for v in self.verdicts],
         }
 
@@ -135,7 +138,8 @@ def val_state(val_loss: Sequence[float], epoch: int, t: Thresholds) -> str:
 # -- the choice ---------------------------------------------------------------------
 
 
-def judge(val_loss: Sequence[float], checkpoints: Sequence[dict[str, Any]], t: Thresholds) -> list[Verdict]:
+def judge(val_loss: Sequence[float], checkpoints: Sequence[dict[str, Any]], t: Thresholds,
+          measure: str = "validation loss") -> list[Verdict]:
     """One verdict per checkpoint; ``checkpoints`` hold ``epoch`` and the scorecard ``summary``."""
     verdicts = []
     for cp in checkpoints:
@@ -148,22 +152,29 @@ def judge(val_loss: Sequence[float], checkpoints: Sequence[dict[str, Any]], t: T
         copying = s["ngram_share"] > t.max_copy_share or s["copy_run"] > t.max_copy_run
         val = val_state(val_loss, int(cp["epoch"]), t)
         ok = not collapsed and not copying and val == "ok"
-        verdicts.append(Verdict(int(cp["epoch"]), collapsed, copying, val, ok))
+        verdicts.append(Verdict(int(cp["epoch"]), collapsed, copying, val, ok, measure))
     return verdicts
 
 
-def choose_epoch(val_loss: Sequence[float], checkpoints: Sequence[dict[str, Any]], t: Thresholds) -> Choice:
-    """The recommended checkpoint and a sentence saying why (see the module docstring)."""
+def choose_epoch(val_loss: Sequence[float], checkpoints: Sequence[dict[str, Any]], t: Thresholds,
+                 measure: str = "validation loss") -> Choice:
+    """The recommended checkpoint and a sentence saying why (see the module docstring).
+
+    ``measure`` names the series: a run without validation pieces is judged on its training
+    loss, and its reasons say so (a training loss never rises with overfitting, so the choice
+    then rests on the copy and collapse limits).
+    """
     if not checkpoints:
-        return Choice(None, "no checkpoint was written")
-    verdicts = judge(val_loss, checkpoints, t)
+        return Choice(None, "no checkpoint was written", measure=measure)
+    verdicts = judge(val_loss, checkpoints, t, measure)
+    m = measure
     by_epoch = {int(cp["epoch"]): cp["summary"] for cp in checkpoints}
     s = smoothed(list(val_loss), t.smooth)
 
     def figures(epoch: int) -> str:
         f = by_epoch[epoch]
         return (
-            f"smoothed validation loss {s[epoch - 1]:.3f}, longest run {f['longest_run']:g}, "
+            f"smoothed {m} {s[epoch - 1]:.3f}, longest run {f['longest_run']:g}, "
             f"{f['distinct_per_100']:.0f} distinct events per 100, "
             f"8-gram share {f['ngram_share']:.2f}, longest verbatim run {f['copy_run']:g}"
         )
@@ -180,15 +191,15 @@ def choose_epoch(val_loss: Sequence[float], checkpoints: Sequence[dict[str, Any]
         copying = next((w.epoch for w in later if w.copying), None)
         rising = next((w.epoch for w in later if w.val in ("rising", "diverged")), None)
         if rising is not None:
-            notes.append(f"validation loss rising from epoch {rising}")
+            notes.append(f"{m} rising from epoch {rising}")
         if copying is not None:
             notes.append(f"copying from epoch {copying}")
         tail = f"; later checkpoints: {', '.join(notes)}" if notes else ""
         return Choice(
             v.epoch,
-            f"lowest validation loss among checkpoints past collapse, not copying, at the loss floor "
+            f"lowest {m} among checkpoints past collapse, not copying, at the loss floor "
             f"({figures(v.epoch)}){tail}",
-            verdicts=verdicts,
+            verdicts=verdicts, measure=m,
         )
 
     # Nothing passes every rule: relax them one at a time, keeping the most important.
@@ -197,18 +208,22 @@ def choose_epoch(val_loss: Sequence[float], checkpoints: Sequence[dict[str, Any]
 
     healthy = [v for v in verdicts if v.val != "diverged"]
     fallbacks = [
-        ([v for v in healthy if not v.collapsed and not v.copying], "lowest validation loss among checkpoints that neither collapse nor copy"),
-        ([v for v in healthy if not v.copying], "lowest validation loss among checkpoints that do not copy (all of them collapse)"),
+        ([v for v in healthy if not v.collapsed and not v.copying],
+         f"lowest {m} among checkpoints that neither collapse nor copy"),
+        ([v for v in healthy if not v.copying], f"lowest {m} among checkpoints that do not copy (all of them collapse)"),
     ]
     for cands, why in fallbacks:
         if cands:
             v = best_val(cands)
-            return Choice(v.epoch, f"no checkpoint passed every rule; {why} ({figures(v.epoch)})", verdicts=verdicts)
+            return Choice(v.epoch, f"no checkpoint passed every rule; {why} ({figures(v.epoch)})", verdicts=verdicts,
+                          measure=m)
     if healthy:
         v = min(healthy, key=lambda w: (by_epoch[w.epoch]["ngram_share"], w.epoch))
-        return Choice(v.epoch, f"every checkpoint copies; this one copies least ({figures(v.epoch)})", verdicts=verdicts)
+        return Choice(v.epoch, f"every checkpoint copies; this one copies least ({figures(v.epoch)})",
+                      verdicts=verdicts, measure=m)
     v = verdicts[0]
-    return Choice(v.epoch, "every checkpoint's validation loss diverged; the first checkpoint is kept", verdicts=verdicts)
+    return Choice(v.epoch, f"every checkpoint's {m} diverged; the first checkpoint is kept", verdicts=verdicts,
+                  measure=m)
 
 
 def user_choice(epoch: int, auto: Choice) -> Choice:
@@ -218,6 +233,7 @@ def user_choice(epoch: int, auto: Choice) -> Choice:
         f"chosen by the user (--epoch {epoch}); the automatic choice was epoch {auto.epoch}: {auto.reason}",
         auto=False,
         verdicts=auto.verdicts,
+        measure=auto.measure,
     )
 
 

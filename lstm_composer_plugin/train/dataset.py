@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -36,8 +37,15 @@ class Split:
     val: list[int]
 
 
-def split_pieces(names: Sequence[str], val_fraction: float = 0.1) -> Split:
-    """Hold out about ``val_fraction`` of the pieces (at least one when there are two or more)."""
+def split_pieces(names: Sequence[str], val_fraction: float = 0.1, *, sizes: Sequence[int] | None = None,
+                 min_val_tokens: int = 0, max_val_share: float = 0.25) -> Split:
+    """Hold out about ``val_fraction`` of the pieces (at least one when there are two or more).
+
+    With ``sizes`` (tokens per piece), more pieces are held out, in the same hash order, until
+    the validation side has ``min_val_tokens`` (one training sequence): a tiny corpus's one
+    held-out song may be too short to validate on. At most ``max_val_share`` of the pieces
+    go that way, so training keeps the bulk.
+    """
     n = len(names)
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
@@ -45,6 +53,10 @@ def split_pieces(names: Sequence[str], val_fraction: float = 0.1) -> Split:
     if val_fraction > 0 and n >= 2:
         n_val = min(max(n_val, 1), n - 1)
     ranked = sorted(range(n), key=lambda i: (hashlib.sha256(names[i].encode()).hexdigest(), i))
+    if sizes is not None and n_val:
+        cap = max(n_val, int(n * max_val_share))
+        while n_val < cap and sum(sizes[i] for i in ranked[:n_val]) < min_val_tokens:
+            n_val += 1
     val = sorted(ranked[:n_val])
     held = set(val)
     return Split(train=[i for i in range(n) if i not in held], val=val)
@@ -83,19 +95,22 @@ def window_starts(n_tokens: int, seq_len: int, rng: np.random.Generator | None) 
     return starts
 
 
-def n_targets(recipe: str, n_tokens: int, seq_len: int) -> int:
-    """Next-event targets in one training epoch (what the throughput benchmark counts)."""
-    if recipe == "default":
-        return len(chunk_starts(n_tokens, seq_len, np.random.default_rng(0))) * seq_len
-    return len(window_starts(n_tokens, seq_len, None))
-
-
 def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     """The data order of one epoch depends only on (seed, epoch): a resumed run sees the same."""
     return np.random.default_rng([seed, epoch])
 
 
 # -- tf.data ----------------------------------------------------------------------
+
+
+class Transposer(Protocol):
+    """Key augmentation for the note encoding (``notetokens.KeyAugmenter``)."""
+
+    table: np.ndarray  # (shifts, n_vocab) int32: row r maps every token to its transposition by shift r
+
+    def draw(self, tokens: np.ndarray, starts: np.ndarray, span: int, rng: np.random.Generator) -> np.ndarray:
+        """One table row per example, chosen at random among the shifts its notes allow."""
+        ...
 
 
 def make_dataset(
@@ -107,26 +122,41 @@ def make_dataset(
     batch_size: int,
     n_vocab: int,
     rng: np.random.Generator | None,
+    max_examples: int | None = None,
+    transposer: Transposer | None = None,
 ):  # -> tf.data.Dataset
-    """Batches of (inputs, targets) for one epoch (``rng`` None: fixed order, for validation)."""
+    """Batches of (inputs, targets) for one epoch (``rng`` None: fixed order, for validation).
+
+    ``max_examples`` trains on that many of the epoch's shuffled examples (a big corpus's
+    epoch subsampled); ``transposer`` (training only) transposes each example by a fresh
+    random interval: a lookup in a table of the vocabulary's transpositions, so augmentation
+    costs one gather per example and no stored copies.
+    """
     import tensorflow as tf
 
     stream = tf.constant(np.asarray(tokens, dtype=np.int32))
-    if recipe == "default":
-        starts = chunk_starts(len(tokens), seq_len, rng)
-
-        def example(start):
-            chunk = stream[start : start + seq_len + 1]
-            return _as_input(chunk[:-1], input_kind), chunk[1:]
-
+    every_position = recipe == "default"
+    starts = (chunk_starts if every_position else window_starts)(len(tokens), seq_len, rng)
+    if rng is not None and max_examples is not None:
+        starts = starts[:max_examples]
+    span = seq_len + 1
+    if transposer is not None and rng is not None:
+        rows = np.asarray(transposer.draw(np.asarray(tokens), starts, span, rng), dtype=np.int32)
+        table = tf.constant(np.asarray(transposer.table, dtype=np.int32))
+        slices = (starts, rows)
     else:
-        starts = window_starts(len(tokens), seq_len, rng)
+        table = None
+        slices = (starts, np.zeros(len(starts), dtype=np.int32))
 
-        def example(start):
-            window = stream[start : start + seq_len]
-            return _as_input(window, input_kind), tf.one_hot(stream[start + seq_len], n_vocab)
+    def example(start, row):
+        chunk = stream[start : start + span]
+        if table is not None:
+            chunk = tf.gather(table[row], chunk)
+        if every_position:
+            return _as_input(chunk[:-1], input_kind), chunk[1:]
+        return _as_input(chunk[:-1], input_kind), tf.one_hot(chunk[-1], n_vocab)
 
-    ds = tf.data.Dataset.from_tensor_slices(starts)
+    ds = tf.data.Dataset.from_tensor_slices(slices)
     ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 

@@ -41,9 +41,10 @@ def export_model(
     path: str | os.PathLike[str],
     *,
     config: NetworkConfig,
-    vocab: Vocabulary,
-    encoding: EventEncoding,
     manifest_extra: dict[str, Any],
+    vocab: Vocabulary | None = None,
+    encoding: EventEncoding | None = None,
+    token_set: Any = None,
     corpus_tokens: np.ndarray,
     corpus_offsets: np.ndarray,
     corpus_names: list[str],
@@ -55,12 +56,20 @@ def export_model(
     model_id, chosen, choice, metrics, corpus fingerprint, stats, quality...). It
     cannot override the structural keys (network, layers, vocabulary, encoding),
     which come from the model itself so they can never disagree with the weights.
-    ``corpus_*`` is the training pieces' token stream for the copy guard.
+    ``corpus_*`` is the training pieces' token stream for the copy guard. The tokens are
+    described either by ``token_set`` (``tokensets.TokenSet``: the trainer's) or by an event
+    ``vocab`` and ``encoding``.
     """
     if dtype not in WEIGHT_DTYPES:
         raise ValueError(f"dtype must be one of {WEIGHT_DTYPES}, not {dtype!r}")
-    if len(vocab) != config.n_vocab:
-        raise ValueError(f"vocabulary has {len(vocab)} tokens but the network {config.n_vocab}")
+    if token_set is not None:
+        structural, n_vocab = token_set.to_manifest(), token_set.n_vocab
+    elif vocab is not None:
+        structural, n_vocab = {"vocabulary": vocab.to_dict(), "encoding": (encoding or EventEncoding()).to_dict()}, len(vocab)
+    else:
+        raise ValueError("export_model needs a token_set or a vocab")
+    if n_vocab != config.n_vocab:
+        raise ValueError(f"vocabulary has {n_vocab} tokens but the network {config.n_vocab}")
     layers, weights = describe_layers(model)
     arrays = {name: np.asarray(a, dtype=dtype) for name, a in weights.items()}
 
@@ -70,12 +79,14 @@ def export_model(
         raise ValueError(f"{len(corpus_names)} corpus names need {len(corpus_names) + 1} offsets, not {len(offsets)}")
     arrays["corpus.tokens"] = tokens
     arrays["corpus.offsets"] = offsets
+    if token_set is not None:
+        arrays.update(token_set.extra_arrays(corpus_names))  # a note model's melody index
 
-    manifest: dict[str, Any] = {k: v for k, v in manifest_extra.items() if k not in ("network", "layers", "vocabulary", "encoding")}
+    fixed = ("network", "layers", *structural)
+    manifest: dict[str, Any] = {k: v for k, v in manifest_extra.items() if k not in fixed}
     manifest["network"] = config.to_dict()
     manifest["layers"] = layers
-    manifest["vocabulary"] = vocab.to_dict()
-    manifest["encoding"] = encoding.to_dict()
+    manifest.update(structural)
     manifest["weights_dtype"] = dtype
 
     corpus = dict(manifest.get("corpus") or {})

@@ -14,45 +14,7 @@ dropout, which is why dropout sits between layers and not inside them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
-RECIPES = ("default", "reference")
-INPUTS = ("embedding", "scalar")
-
-
-@dataclass
-class NetworkConfig:
-    n_vocab: int
-    recipe: str = "default"
-    input: str = "embedding"  # "embedding" or the reference's "scalar" index / n_vocab
-    embedding_dim: int = 64
-    lstm_units: list[int] = field(default_factory=lambda: [512, 256])
-    dense_units: int = 128
-    dropout: float = 0.2
-    seq_len: int = 100
-    learning_rate: float = 1e-3
-    batch_size: int = 64
-
-    def __post_init__(self) -> None:
-        if self.recipe not in RECIPES:
-            raise ValueError(f"recipe must be one of {RECIPES}, not {self.recipe!r}")
-        if self.input not in INPUTS:
-            raise ValueError(f"input must be one of {INPUTS}, not {self.input!r}")
-        self.lstm_units = [int(u) for u in self.lstm_units]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> NetworkConfig:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-    @classmethod
-    def reference(cls, n_vocab: int, **overrides: Any) -> NetworkConfig:
-        """The original recipe, for comparison: scalar input, predict the last event of 100."""
-        return cls(n_vocab=n_vocab, **{"recipe": "reference", "input": "scalar", **overrides})
+from lstm_composer_plugin.train.settings import INPUTS, RECIPES, NetworkConfig
 
 
 def build_model(cfg: NetworkConfig, compile: bool = True):  # -> keras.Model
@@ -87,3 +49,6 @@ def build_model(cfg: NetworkConfig, compile: bool = True):  # -> keras.Model
             metrics=["accuracy"],
         )
     return model
+
+
+__all__ = ["INPUTS", "RECIPES", "NetworkConfig", "build_model"]

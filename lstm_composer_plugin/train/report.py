@@ -8,12 +8,13 @@ another) and the metrics without the per-sample detail. The scorecard is written
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.errors import ComposerError, UsageError
 from lstm_composer_plugin.train.checkpoints import METRICS_FILE, write_json
 from lstm_composer_plugin.train.choose import Verdict
 
@@ -35,6 +36,9 @@ def write_report(run_dir: Path, out_dir: Path, *, run_label: str | None = None) 
     """Write graphs.png, training.gif, metrics.json and scorecard.md of ``run_dir`` into ``out_dir``."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     metrics = load_metrics(run_dir)
+    if importlib.util.find_spec("PIL") is None:  # before anything is written: no half reports
+        raise ComposerError("train-report needs pillow (for training.gif), not installed here: "
+                            "install the train extra (pip install 'lstm-composer-plugin[train]')")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if (run_dir / "graphs.png").is_file():
@@ -83,12 +87,14 @@ def scorecard_markdown(metrics: dict[str, Any], run_label: str) -> str:
         f"Run: `{run_label}` ({metrics.get('epochs_run')} epochs, {_minutes(metrics.get('seconds'))} of training, "
         f"status {metrics.get('status')}). Network: LSTM {_units(settings)}, Dense {settings.get('dense_units')}, "
         f"batch {settings.get('batch_size')}, Adam {settings.get('learning_rate')}, recipe {settings.get('recipe')} "
-        f"({settings.get('input')} input).",
+        f"({settings.get('input')} input, {settings.get('encoding') or 'events'} encoding"
+        + (f", keys {settings['key_mode']}" if settings.get("key_mode") not in (None, "none") else "") + ").",
     ]
     if s:
         seeds = f"seeds {s.get('seed')}-{s.get('seed', 0) + s.get('samples', 1) - 1}"
         lines.append(
-            f"Samples: {s.get('samples')} × {s.get('events')} events at temperature {s.get('temperature')} "
+            f"Samples: {s.get('samples')} × {s.get('events')} {s.get('unit', 'event')}s at temperature "
+            f"{s.get('temperature')} "
             f"({seeds}) plus one argmax continuation, {'with' if s.get('guards') else 'no'} guards."
         )
     if base:
@@ -106,16 +112,21 @@ def scorecard_markdown(metrics: dict[str, Any], run_label: str) -> str:
         who = "Recommended" if choice.get("auto", True) else "Chosen by the user:"
         lines.append(f"{who} epoch **{choice['epoch']}**: {choice.get('reason', '')}")
         lines.append("")
+    if metrics.get("judged_on") == "training loss":
+        lines.append("This run had no validation pieces (too few or too short to hold out), so the epoch was chosen "
+                     "on training loss, which keeps falling as a network memorises: only the copy and collapse "
+                     "limits guard against that.")
+        lines.append("")
     lines += [
-        "| epoch | loss | acc | val loss | val acc | run (T=1) | run (argmax) | distinct/100 "
+        "| epoch | loss | acc | val loss | val bits/note | val acc | run (T=1) | run (argmax) | distinct/100 "
         "| verbatim run median / max | 8-gram share | pitch-class / duration distance | verdict |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for c in checkpoints:
         q = c.get("summary", {})
         lines.append(
             f"| {c['epoch']} | {c.get('loss', 0):.3f} | {c.get('accuracy', 0):.3f} | {_f3(c.get('val_loss'))} "
-            f"| {_f3(c.get('val_accuracy'))} | {_g(q.get('longest_run'))} | {_g(q.get('greedy_longest_run'))} "
+            f"| {_f3(c.get('val_bits_per_note'))} | {_f3(c.get('val_accuracy'))} | {_g(q.get('longest_run'))} | {_g(q.get('greedy_longest_run'))} "
             f"| {_g(q.get('distinct_per_100'), 0)} | {_g(q.get('copy_run'))} / {q.get('copy_run_max')} "
             f"| {q.get('ngram_share', 0):.2f} | {q.get('pitch_class_distance', 0):.2f} / "
             f"{q.get('duration_distance', 0):.2f} | {_verdict(verdicts.get(c['epoch']), c['epoch'] == choice.get('epoch'))} |"

@@ -1,5 +1,10 @@
 """The checkpoint scorecard: sample a few short pieces and measure collapse, copying and style.
 
+For a note model the measures run on the melody (the first pitch at each position; see
+``train.notetokens``): a run is one melody pitch struck again and again, copying is a run of
+melodic intervals found in one training piece; ``n_events`` counts notes. For an event model
+they run on whole events, as below.
+
 Loss and accuracy do not say when a model starts to copy its training pieces or
 when it stops repeating one note; listening does, and this is listening by
 numbers. At each checkpoint K compositions (fixed seeds, plain sampling at
@@ -32,10 +37,9 @@ from lstm_composer_plugin.music.stats import (
     distinct_per_100,
     duration_hist,
     hist_distance,
-    longest_run,
     pitch_class_hist,
 )
-from lstm_composer_plugin.music.tokens import SEP, Vocabulary
+from lstm_composer_plugin.music.tokens import SEP
 
 SAMPLES = 8  # K compositions per checkpoint
 SAMPLE_EVENTS = 200  # events each: long enough for runs and copies to show, quick to sample
@@ -54,15 +58,20 @@ class SampleScore:
     duration_distance: float
 
 
-def score_sequence(tokens: Sequence[int], index: CorpusIndex, stats: dict[str, Any], vocab: Vocabulary) -> SampleScore:
-    """All the scorecard's measures of one token sequence (separators removed)."""
+def score_sequence(tokens: Sequence[int], index: CorpusIndex, stats: dict[str, Any], token_set: Any) -> SampleScore:
+    """All the scorecard's measures of one token sequence (separators removed).
+
+    ``token_set`` (``tokensets.TokenSet``) says what the measures run on: whole events, or a
+    note model's melody (runs of one pitch, copies of melodic intervals).
+    """
     toks = [int(t) for t in tokens if int(t) != SEP]
-    copy = index.report(toks)
-    events = vocab.decode(toks)
+    runs = token_set.runs_view(toks)
+    copy = index.report(token_set.copy_view(toks).tolist())
+    events = token_set.decode(toks)
     return SampleScore(
         events=len(toks),
-        longest_run=longest_run(toks),
-        distinct_per_100=round(distinct_per_100(toks), 2),
+        longest_run=token_set.longest_run(toks),
+        distinct_per_100=round(distinct_per_100(runs.tolist()), 2),
         copy_run=copy.longest_run,
         copy_source=copy.source,
         ngram_share=round(copy.ngram_share, 4),
@@ -93,26 +102,28 @@ def scorecard(
     net: Any,  # engine.NumpyNetwork
     index: CorpusIndex,
     stats: dict[str, Any],
-    vocab: Vocabulary,
+    token_set: Any,  # tokensets.TokenSet
     *,
     samples: int = SAMPLES,
     n_events: int = SAMPLE_EVENTS,
     seed: int = SEEDS[0],
 ) -> dict[str, Any]:
-    """Sample ``samples`` pieces from ``net`` (one batch: a step costs a matrix product) and score them."""
-    from lstm_composer_plugin.compose.sampling import sample_tokens
+    """Sample ``samples`` pieces from ``net`` (one batch: a step costs a matrix product) and score them.
 
-    seqs = sample_tokens(net, n_events, seed=seed, temperature=1.0, guards=None, batch=samples)
-    scores = [score_sequence(s, index, stats, vocab) for s in seqs]
+    ``n_events`` counts the token set's units: events, or notes for a note model.
+    """
+    seqs = token_set.draw(net, n_events, seed=seed, batch=samples)
+    scores = [score_sequence(s, index, stats, token_set) for s in seqs]
     # The seed composed by argmax, where an undertrained model repeats one note: measure that too.
-    greedy = sample_tokens(net, n_events, seed=seed, top_k=1, guards=None, batch=1)[0]
+    greedy = [int(t) for t in token_set.draw(net, n_events, seed=seed, batch=1, top_k=1)[0]]
     summary = summarise(scores)
-    summary["greedy_longest_run"] = longest_run(greedy)
-    summary["greedy_distinct_per_100"] = round(distinct_per_100(greedy), 2)
+    summary["greedy_longest_run"] = token_set.longest_run(greedy)
+    summary["greedy_distinct_per_100"] = round(distinct_per_100(token_set.runs_view(greedy).tolist()), 2)
     return {
         "summary": summary,
         "samples": [asdict(s) for s in scores],
-        "settings": {"samples": samples, "events": n_events, "seed": seed, "temperature": 1.0, "guards": False},
+        "settings": {"samples": samples, "events": n_events, "unit": token_set.unit, "seed": seed,
+                     "temperature": 1.0, "guards": False},
     }
 
 
@@ -121,7 +132,7 @@ def baseline(
     val_offsets: np.ndarray,
     index: CorpusIndex,
     stats: dict[str, Any],
-    vocab: Vocabulary,
+    token_set: Any,
     *,
     n_events: int = SAMPLE_EVENTS,
     limit: int = 32,
@@ -132,12 +143,12 @@ def baseline(
     piece); at most ``limit`` pieces, spread over the set, keep it quick.
     """
     pieces = [val_tokens[a:b] for a, b in zip(val_offsets[:-1], val_offsets[1:], strict=True)]
-    pieces = [p[p != SEP][:n_events] for p in pieces]
+    pieces = [token_set.head(p[p != SEP], n_events) for p in pieces]
     pieces = [p for p in pieces if len(p) >= 16]
     if len(pieces) > limit:
         pieces = [pieces[i] for i in np.linspace(0, len(pieces) - 1, limit).astype(int)]
     if not pieces:
         return {}
-    summary = summarise([score_sequence(p, index, stats, vocab) for p in pieces])
+    summary = summarise([score_sequence(p, index, stats, token_set) for p in pieces])
     summary["pieces"] = len(pieces)
     return summary

@@ -1,0 +1,126 @@
+"""The last stage: the choice, OUT/model.lstmc (chosen: true), the final graphs and the GIF; re-picks.
+
+    finish()   after training: choose (or take ``--epoch N``), ship it, draw, write metrics.json
+    repick()   ``--epoch N|auto`` on an existing run: ship another checkpoint, without training
+
+Shipping rewrites the chosen checkpoint's model file with a new manifest only: that file
+already holds exactly the float16 weights the scorecard measured, so no TensorFlow is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.modelfile import load_model, save_model
+from lstm_composer_plugin.train import checkpoints as ck
+from lstm_composer_plugin.train.choose import Choice, Thresholds, user_choice
+from lstm_composer_plugin.train.prepare import PreparedRun
+from lstm_composer_plugin.train.record import (
+    choose,
+    manifest,
+    manifest_metrics,
+    metrics_doc,
+    plot,
+    quality,
+    title_line,
+)
+from lstm_composer_plugin.train.settings import TrainSettings
+
+log = logging.getLogger(__name__)
+
+
+def finish(run: PreparedRun, state: ck.RunState, epoch: int | None, *, status: str,
+           say: Callable[[str], None]) -> Choice:
+    """Choose, ship the chosen checkpoint as OUT/model.lstmc, draw the final graphs and the GIF."""
+    from lstm_composer_plugin.train.charts import make_gif
+
+    recommended = choose(state, run.thresholds)
+    choice = recommended
+    if epoch is not None:
+        check_epoch(run.out, epoch)
+        choice = user_choice(epoch, recommended)
+    if choice.epoch is not None:
+        ship(run.out, choice, state, run=run)
+    plot(run, state, choice, run.out / ck.GRAPH_FILE)
+    frames = [d / ck.GRAPH_FILE for _, d in ck.list_checkpoints(run.out)] + [run.out / ck.GRAPH_FILE]
+    make_gif(frames, run.out / ck.GIF_FILE)
+    ck.write_json(run.out / ck.METRICS_FILE, metrics_doc(run, state, choice, status=status, recommended=recommended))
+    if choice.epoch is not None:
+        if not run.validated:
+            say("notice: no validation loss in this run (too few or too short held-out pieces): the epoch was "
+                "chosen on training loss, which keeps falling as a network memorises; the copy limits guard")
+        say(f"recommended epoch {recommended.epoch}: {recommended.reason}")
+        say(f"wrote {run.out / ck.MODEL_FILE} (epoch {choice.epoch})")
+    else:
+        say("no checkpoint was written, so there is no model to ship")
+    return choice
+
+
+def ship(out: Path, choice: Choice, state: ck.RunState, *, run: PreparedRun | None = None) -> Path:
+    """Re-export checkpoint ``choice.epoch`` as OUT/model.lstmc with chosen: true and the final metrics."""
+    mf = load_model(ck.checkpoint_dir(out, choice.epoch) / ck.MODEL_FILE)
+    doc = dict(mf.manifest)
+    if run is not None:
+        doc.update(manifest(run, state, choice.epoch, chosen=True, choice=choice))
+    else:  # re-pick without the corpus: update what the choice and the final metrics change
+        metrics = doc.get("metrics", {})
+        doc["chosen"] = True
+        doc["choice"] = {"epoch": choice.epoch, "reason": choice.reason, "auto": choice.auto}
+        doc["metrics"] = manifest_metrics(state, metrics.get("baseline", {}), metrics.get("thresholds", {}))
+        doc["quality"] = quality(state, choice.epoch, metrics.get("baseline", {}))
+        doc["training"] = {**doc.get("training", {}), "seconds": round(state.seconds, 1), "epochs_run": state.epoch}
+    return save_model(out / ck.MODEL_FILE, doc, mf.arrays)
+
+
+def check_epoch(out: Path, epoch: int) -> None:
+    have = [e for e, _ in ck.list_checkpoints(out)]
+    if epoch not in have:
+        listing = ", ".join(map(str, have)) or "none"
+        raise UsageError(f"--epoch {epoch}: no checkpoint at that epoch in {out} (checkpoints: {listing})")
+
+
+def repick(out_dir: str | os.PathLike[str], epoch: int | str, *, say: Callable[[str], None] | None = None) -> Any:
+    """``--epoch N`` on an existing run: ship checkpoint N instead, without training (or TensorFlow).
+
+    ``epoch="auto"`` ships the recommendation of the current rule (after the rule changed).
+    Returns a ``hostapi.results.TrainingResult``.
+    """
+    from hostapi.results import TrainingResult
+    from lstm_composer_plugin.train.charts import plot_run
+
+    say = say or log.info
+    out = Path(out_dir)
+    try:
+        doc = ck.read_json(out / ck.METRICS_FILE)
+    except FileNotFoundError:
+        raise UsageError(f"{out}: no {ck.METRICS_FILE} yet (no checkpoint written): nothing to pick from") from None
+    state = ck.RunState(epoch=doc["epochs_run"], history=doc["history"], checkpoints=doc["checkpoints"],
+                        seconds=doc.get("seconds", 0.0), fault=doc.get("fault"))
+    recommended = choose(state, Thresholds.from_dict(doc["thresholds"]))
+    if epoch == "auto":
+        if recommended.epoch is None:
+            raise UsageError(f"{out}: {recommended.reason}: nothing to pick from")
+        epoch = recommended.epoch
+    check_epoch(out, epoch)
+    choice = recommended if epoch == recommended.epoch else user_choice(epoch, recommended)
+    ship(out, choice, state)
+    doc["choice"] = choice.to_dict()
+    doc["recommended"] = {"epoch": recommended.epoch, "reason": recommended.reason}
+    ck.write_json(out / ck.METRICS_FILE, doc)
+    info = ck.read_json(out / ck.RUN_FILE)
+    settings = TrainSettings.from_dict(info["settings"])
+    plot_run(out / ck.GRAPH_FILE, state.history, state.checkpoints, choice=choice.to_dict(),
+             title=title_line(None, settings, info["style"]), epochs_total=doc.get("epochs_planned", state.epoch),
+             thresholds=doc["thresholds"], baseline=doc.get("baseline"))
+    say(f"wrote {out / ck.MODEL_FILE} (epoch {epoch}; recommended: {recommended.epoch})")
+    return TrainingResult(out_dir=out, style=info["style"], model_path=out / ck.MODEL_FILE, epochs_run=state.epoch,
+                          recommended_epoch=recommended.epoch, reason=choice.reason,
+                          metrics_path=out / ck.METRICS_FILE, plugin="lstm")
+
+
+__all__ = ["check_epoch", "finish", "repick", "ship"]
