@@ -76,7 +76,7 @@ def compose(
     if options.seconds is not None and result.duration_seconds < 0.95 * options.seconds:
         warn(
             f"the piece is {result.duration_seconds:.0f} s long, not the {options.seconds:g} s "
-            f"asked for: compositions stop at {MAX_EVENTS} events"
+            f"asked for: compositions stop at {MAX_EVENTS} events (notes, for note-level models)"
         )
     result.report["summary"] = _summary(result.report)
     return result

@@ -16,14 +16,12 @@ from lstm_composer_plugin.errors import ComposerError, UnknownStyleError, UsageE
 from lstm_composer_plugin.models import bundled_models, locate_model
 from lstm_composer_plugin.music.midi import read_midi
 from lstm_composer_plugin.music.stats import distinct_per_100, longest_run
-from lstm_composer_plugin.music.tokens import EventEncoding, Vocabulary, notes_to_events
 from tests.model_fixtures import BACH
 
 pytest_plugins = ["tests.model_fixtures"]  # the tiny_model fixture
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED_BACH = bundled_models().get("bach")
-needs_bundled = pytest.mark.skipif(BUNDLED_BACH is None, reason="no bundled bach model yet")
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -34,15 +32,6 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
-
-
-def _tokens_of(path: Path, model: Path) -> list[int]:
-    """The composition's events as tokens again, read back from the MIDI file."""
-    from lstm_composer_plugin.modelfile import read_manifest
-
-    manifest = read_manifest(model)
-    vocab = Vocabulary.from_dict(manifest["vocabulary"])
-    return vocab.encode(notes_to_events(read_midi(path).notes, EventEncoding.from_dict(manifest["encoding"])))
 
 
 # -- determinism and liveliness --------------------------------------------------------------
@@ -73,17 +62,30 @@ def test_twenty_seeded_compositions_are_lively_and_original(tiny_model, tmp_path
     _check_lively(tiny_model, tmp_path)
 
 
-@needs_bundled
+def test_bach_is_bundled():
+    """The package ships bach (the README's first command composes with it, offline)."""
+    assert BUNDLED_BACH is not None and BUNDLED_BACH.is_file()
+
+
 def test_bundled_model_twenty_seeded_compositions(tmp_path):
-    _check_lively(BUNDLED_BACH, tmp_path)
+    """The bundled note-level model: exactly the notes asked for, no one-pitch loop, no borrowed tune."""
+    for seed in range(20):
+        result = compose("", ComposeOptions(out_path=tmp_path / f"{seed}.mid", seed=seed), model_path=BUNDLED_BACH)
+        r = result.report
+        assert r["longest_repeat"] <= r["guards"]["max_run"] <= 8, seed
+        assert r["distinct_per_100"] >= 10, seed
+        assert r["longest_borrowed_melody"] <= r["guards"]["copy_limit"], seed
+        assert result.events == r["events"] == r["notes"] == 500 == len(read_midi(result.path).notes)
 
 
-@needs_bundled
 def test_bundled_model_composes_by_style_name(tmp_path):
+    """By name, offline: a file in the chorales' metre that starts on a bar and keeps moving."""
     result = compose("bach", ComposeOptions(out_path=tmp_path / "bach.mid", seed=1, offline=True))
     assert result.path.is_file() and result.model_id
-    tokens = _tokens_of(result.path, BUNDLED_BACH)
-    assert longest_run(tokens) <= 8 and distinct_per_100(tokens) >= 10
+    piece = read_midi(result.path)
+    assert piece.time_signature == (4, 4) and result.report["time_signature"] == "4/4"
+    top = [max(n.pitch for n in piece.notes if n.start == t) for t in sorted({n.start for n in piece.notes})]
+    assert longest_run(top) <= 8 and distinct_per_100(top) >= 10
 
 
 # -- output: MIDI text events, report, variations, length, primer, png ------------------------

@@ -32,7 +32,12 @@ from lstm_composer_plugin.compose.event_composer import (  # noqa: F401 (re-expo
     originality_report,
     token_steps,
 )
-from lstm_composer_plugin.compose.note_composer import DEFAULT_NOTES, NoteModel, compose_notes
+from lstm_composer_plugin.compose.note_composer import (
+    DEFAULT_NOTES,
+    MAX_NOTES,
+    NoteModel,
+    compose_notes,
+)
 from lstm_composer_plugin.compose.sampling import SamplingSettings
 from lstm_composer_plugin.errors import ComposerError, UsageError
 from lstm_composer_plugin.modelfile import ModelFile, load_model
@@ -42,7 +47,7 @@ from lstm_composer_plugin.music.notes import is_note_encoding
 
 PLUGIN = "lstm"
 DEFAULT_LENGTH = 500  # events, about the reference's 500 notes
-MAX_EVENTS = 20_000  # upper bound, also for a length in seconds
+MAX_EVENTS = MAX_NOTES  # one cap for both encodings: events (event models) or notes (note models)
 DEFAULT_TEMPERATURE = 1.0
 MAX_VARIATIONS = 64
 

@@ -49,6 +49,7 @@ from lstm_composer_plugin.music.stats import style_distance
 from lstm_composer_plugin.music.tokens import notes_to_events
 
 DEFAULT_NOTES = 500  # --length for note models counts notes
+MAX_NOTES = 20_000  # upper bound, also for a length in seconds (the event models' cap, in notes)
 PRIMER_TOKENS = 768  # a MIDI primer contributes its last bars, up to about 300 notes
 TOKENS_PER_NOTE_CAP = 8  # the token budget: a row never needs more than this per note
 
@@ -129,7 +130,8 @@ def compose_notes(
     until_notes = until_steps = None
     if options.seconds is not None:
         until_steps = (state.bar_start or 0) + math.ceil(options.seconds * bpm / 60.0 * enc.grid)
-        n_notes = max(1, math.ceil(options.seconds * 20))  # only the token cap: 20 notes a second
+        n_notes = min(MAX_NOTES, max(1, math.ceil(options.seconds * 20)))  # 20 notes a second at most
+        until_notes = state.notes + n_notes  # whichever comes first: the bar past the time, or the cap
     else:
         n_notes = options.length if options.length is not None else DEFAULT_NOTES
         until_notes = state.notes + n_notes
