@@ -352,15 +352,18 @@ def test_a_folk_style_composes_in_its_own_metre_and_keys(tmp_path):
     result = compose("irish", ComposeOptions(seed=1, seconds=20, variations=3, out_path=tmp_path / "i.mid"), model_path=model)
     profile = load_model(model).manifest["encoding"]["profile"]
     manifest_keys = profile["key_names"]
-    # The style's metre is the most common opening metre of its pieces (not 4/4 for these tunes).
+    # The profile keeps the pieces' opening metres; each composition draws its own from them.
     metres = Counter(_first_ts(p) for p in _style_pieces("irish")[:40])
     assert tuple(profile["time_signature"]) == metres.most_common(1)[0][0] != (4, 4)
+    assert {tuple(map(int, m.split("/"))) for m in profile["metres"]} == {fold_time_signature(m, ENC) for m in metres}
     for k, path in enumerate(result.variations):
         piece = read_midi(path)
-        assert piece.time_signatures == [(0.0, *profile["time_signature"])]
+        [(start, *ts)] = piece.time_signatures
+        assert start == 0.0 and f"{ts[0]}/{ts[1]}" in profile["metres"]
         rep = result.report["variations"][k] if k else result.report
+        assert rep["time_signature"] == f"{ts[0]}/{ts[1]}"
         assert rep["key_signature"].split(" / ")[0] in manifest_keys.values()
-        bar_seconds = token_table(ENC).bar_steps(tuple(profile["time_signature"])) / ENC.grid * 60 / rep["tempo"]
+        bar_seconds = token_table(ENC).bar_steps(tuple(ts)) / ENC.grid * 60 / rep["tempo"]
         # Up to the first bar line past 20 s (at most one empty bar before it); the last notes may ring on.
         assert 20 - 2 * bar_seconds <= rep["seconds"] <= 20 + 10
 

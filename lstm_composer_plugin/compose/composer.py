@@ -112,7 +112,7 @@ def compose(
                 target,
                 notes,
                 bpm=run.bpm,
-                time_signature=run.time_signature,
+                time_signature=take.time_signature or run.time_signature,
                 texts=midi_texts(report),
                 title=f"{style} (seed {seed}{f', variation {k + 1}' if k else ''})",
             )
@@ -155,6 +155,7 @@ class _Take:
     notes: list[Note]
     report: dict[str, Any]  # originality and liveliness; provenance is added by compose()
     events: int  # events (event models) or notes (note models)
+    time_signature: tuple[int, int] | None = None  # its own metre (note models), else the run's
 
 
 @dataclass
@@ -199,8 +200,11 @@ def _compose_notes(
         stats=stats,
         progress=lambda done, n: notify(Progress("compose", done, n, "token")),
     )
-    out = [_Take(t.notes, t.report, int(t.report["notes"])) for t in takes]
-    return _Run(out, bpm, primer.time_signature, primer.description, total, "note")
+    out = [
+        _Take(t.notes, t.report, int(t.report["notes"]), ts)
+        for t, ts in zip(takes, primer.time_signatures, strict=True)
+    ]
+    return _Run(out, bpm, primer.time_signatures[0], primer.description, total, "note")
 
 
 # -- options ---------------------------------------------------------------------------

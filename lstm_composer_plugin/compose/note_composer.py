@@ -81,7 +81,7 @@ class NotePrimer:
     tokens: np.ndarray  # (variations, T): consumed before sampling
     opening: list[list[int]]  # per variation: tokens that belong to the output (TS BAR POS)
     keys: list[int]  # per variation: semitones from the model's key to the composition's
-    time_signature: tuple[int, int]
+    time_signatures: list[tuple[int, int]]  # per variation (the primer's TS token says it too)
     description: str
     context: list[int]  # decoded in front of the output, not written (a MIDI primer's bars)
 
@@ -117,7 +117,8 @@ def compose_notes(
     melodic notes; None switches one off); ``stats``: the manifest's style histograms."""
     enc, prof = nm.encoding, nm.profile
     primer = note_primer(nm, primer_piece, seed, variations)
-    grammar = Grammar(enc, time_signature=primer.time_signature, max_chord=max(1, prof.max_chord))
+    # Each row's metre comes from its primer's TS token; the grammar's own is only the fallback.
+    grammar = Grammar(enc, time_signature=primer.time_signatures[0], max_chord=max(1, prof.max_chord))
     guards = MelodyGuards(
         index=nm.melody,
         copy_limit=guard_overrides.get("copy_limit", prof.melodic_copy_limit),
@@ -157,7 +158,7 @@ def compose_notes(
             enc,
             key=primer.keys[k],
             velocity=prof.velocity,
-            time_signature=primer.time_signature,
+            time_signature=primer.time_signatures[k],
             bpm=bpm,
             skip=len(context),
         )
@@ -196,26 +197,33 @@ def note_primer(nm: NoteModel, piece: Piece | None, seed: int, variations: int) 
     table = token_table(enc)
     if piece is not None:
         return _midi_primer(nm, piece, variations)
-    ts = fold_time_signature(prof.time_signature, enc)
-    bar = table.bar_steps(ts)
     # Streams of their own (not the sampling rows'), so the opening never shifts the rest.
+    metres = prof.metres or {prof.time_signature: 1}
+    choices = sorted(metres)
+    w = np.array([metres[m] for m in choices], dtype=np.float64)
+    mrng = np.random.default_rng([seed, 0x54])
+    drawn = [choices[i] for i in mrng.choice(len(choices), size=variations, p=w / w.sum())]
+    time_signatures = [fold_time_signature(m, enc) for m in drawn]
     rng = np.random.default_rng([seed, 0x0BE])
-    firsts = {k: c for k, c in prof.first_positions.items() if 0 <= k < bar} or {0: 1}
-    pos = np.array(sorted(firsts))
-    p = np.array([firsts[k] for k in pos], dtype=np.float64)
-    positions = [int(x) for x in rng.choice(pos, size=variations, p=p / p.sum())]
+    positions = []
+    for ts in time_signatures:
+        bar = table.bar_steps(ts)
+        firsts = {k: c for k, c in prof.first_positions.items() if 0 <= k < bar} or {0: 1}
+        pos = np.array(sorted(firsts))
+        p = np.array([firsts[k] for k in pos], dtype=np.float64)
+        positions.append(int(rng.choice(pos, p=p / p.sum())))
     keys = [0] * variations
     if enc.key_mode == "normalise":
         tonics = np.array(sorted(prof.keys))
         w = np.array([prof.keys[t] for t in tonics], dtype=np.float64)
         krng = np.random.default_rng([seed, 0x4B45])
         keys = [shift_to(int(t)) for t in krng.choice(tonics, size=variations, p=w / w.sum())]
-    opening = [[table.ts_token(ts), BAR, table.pos_token(k)] for k in positions]
+    opening = [[table.ts_token(ts), BAR, table.pos_token(k)] for ts, k in zip(time_signatures, positions, strict=True)]
     return NotePrimer(
         tokens=np.array([[SEP, *o] for o in opening], dtype=np.int64),
         opening=opening,
         keys=keys,
-        time_signature=ts,
+        time_signatures=time_signatures,
         description="random opening",
         context=[],
     )
@@ -243,7 +251,7 @@ def _midi_primer(nm: NoteModel, piece: Piece, variations: int) -> NotePrimer:
         tokens=np.tile(np.asarray(row, dtype=np.int64), (variations, 1)),
         opening=[[] for _ in range(variations)],
         keys=[-shift] * variations,
-        time_signature=ts,
+        time_signatures=[ts] * variations,
         description=f"{Path(piece.path).name} (last {n_bars} bars, {key.name})",
         context=toks,
     )

@@ -45,6 +45,10 @@ class StyleProfile:
     # to C mixes registers (a G major tune moves up 5, an F major one down 5), so compose puts each
     # composition in the octave where the style's pieces in that key sit. Empty in older models.
     registers: dict[int, float] = field(default_factory=dict)
+    # Opening metres of the pieces (time signature -> pieces): each composition draws its own, since a
+    # style of jigs and reels written all in 6/8 is told from real tunes at once. Empty in older
+    # models, which compose in ``time_signature``.
+    metres: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +62,7 @@ class StyleProfile:
             "bpm": self.bpm,
             "first_positions": {str(k): v for k, v in sorted(self.first_positions.items())},
             "registers": {str(k): v for k, v in sorted(self.registers.items())},
+            "metres": {f"{n}/{d}": c for (n, d), c in sorted(self.metres.items())},
         }
 
     @classmethod
@@ -73,6 +78,7 @@ class StyleProfile:
             bpm=float(d.get("bpm", 120.0)),
             first_positions={int(k): int(v) for k, v in (d.get("first_positions") or {"0": 1}).items()},
             registers={int(k): float(v) for k, v in (d.get("registers") or {}).items()},
+            metres={_metre(k): int(v) for k, v in (d.get("metres") or {}).items()},
         )
 
 
@@ -134,4 +140,10 @@ def style_profile(
         bpm=round(float(np.median(bpms)), 2) if bpms else 120.0,
         first_positions=dict(sorted(firsts.items())),
         registers={t: round(float(np.mean(v)), 2) for t, v in sorted(pitches.items())},
+        metres=dict(sorted(metres.items())),
     )
+
+
+def _metre(text: str) -> tuple[int, int]:
+    n, d = text.split("/")
+    return int(n), int(d)
