@@ -19,7 +19,8 @@ the model never saw):
    cross-validated by piece, for: validation pieces against each other (two halves by piece,
    the chance level), against the best n-gram model's compositions, and against the model's
    compositions (the product's ``compose``, default settings, seed 1, N variations, written
-   as MIDI and read back).
+   as MIDI and read back; ``--temperature``, ``--top-p``, ``--top-k`` and ``--seed`` change
+   the model's compositions only, and the report says which were used).
 3. **Copying and collapse**: the longest same-pitch and same-event runs, distinct events per
    100, the longest verbatim event run and 8-gram share from the training pieces, and the
    longest melodic run (top-line intervals, transposition and rhythm ignored, in notes: the
@@ -82,6 +83,17 @@ class Settings:
     halvings: int = 5
     max_val_pieces: int | None = None
     pianoroll: Path | None = None
+    # The model's compositions only (the n-gram composer samples at temperature 1, its own seeds).
+    seed: int = 1
+    temperature: float | None = None  # None: the composer's default (1.0)
+    top_p: float | None = None
+    top_k: int | None = None
+
+    def sampling(self) -> str:
+        """The compose settings in words, for the report: "default settings, seed 1" or the given ones."""
+        given = [f"{k} {v}" for k, v in (("temperature", self.temperature), ("top-p", self.top_p),
+                                          ("top-k", self.top_k)) if v is not None]
+        return f"{', '.join(given) or 'default settings'}, seed {self.seed}"
 
 
 @dataclass
@@ -140,8 +152,9 @@ def load_split(style: str, manifest: dict, corpus: Path) -> tuple[list, list]:
     return train, val
 
 
-def compositions(model: Path, style: str, n: int, tmp: Path) -> list[Music]:
-    opts = ComposeOptions(out_path=tmp / f"{style}.mid", seed=1, variations=n, offline=True, force=True)
+def compositions(model: Path, style: str, s: Settings, tmp: Path) -> list[Music]:
+    opts = ComposeOptions(out_path=tmp / f"{style}.mid", seed=s.seed, variations=s.compositions, offline=True,
+                          force=True, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k)
     result = compose(style, opts, model_path=model)
     out = []
     for k, path in enumerate(result.variations or [result.path]):
@@ -225,7 +238,7 @@ def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
 
     # 2. The compositions, the n-gram composer's and the real pieces, as music.
     real = [Music(n, p) for n, p in val]
-    comps = compositions(model, style, s.compositions, tmp)
+    comps = compositions(model, style, s, tmp)
     length = int(np.median([len(m.notes) for m in comps]))
     metres = Counter(p.time_signature for _, p in train)
     ngram = ngram_compositions(lm, best, codec, s.compositions, length, metres.most_common(1)[0][0])
@@ -271,13 +284,14 @@ def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
         "human": copying(real, index),
         "compositions": copying(comps, index),
         "ngram_compositions": copying(ngram, index),
-        "settings": {"compositions": len(comps), "repeats": s.repeats, "halvings": s.halvings},
+        "settings": {"compositions": len(comps), "repeats": s.repeats, "halvings": s.halvings, "seed": s.seed,
+                     "temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k},
         "seconds": 0.0,
     }
     if s.pianoroll is not None:
         ref = max(real, key=lambda m: len(m.notes))
         render_comparison(comps[0], ref, s.pianoroll / f"{style}.png",
-                          titles=(f"{style}: composition ({result['model_id']}, seed 1)", f"{style}: {ref.name} (validation piece)"))
+                          titles=(f"{style}: composition ({result['model_id']}, {s.sampling()})", f"{style}: {ref.name} (validation piece)"))
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result
 
@@ -321,18 +335,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--segments-per-piece", type=int, default=8)
     ap.add_argument("--max-order", type=int, default=6, help="highest n-gram order (default 6)")
     ap.add_argument("--max-val-pieces", type=int, default=None, help="measure at most this many validation pieces")
+    ap.add_argument("--seed", type=int, default=1, help="the compositions' seed (default 1)")
+    ap.add_argument("--temperature", type=float, default=None, help="compose at this temperature (default: the composer's, 1.0)")
+    ap.add_argument("--top-p", type=float, default=None, help="compose with nucleus sampling at this p (default: off)")
+    ap.add_argument("--top-k", type=int, default=None, help="compose from the k likeliest tokens only (default: off)")
     ap.add_argument("--quick", action="store_true", help="6 compositions, 1 repeat of the cross-validation")
     ap.add_argument("--catalogue-quick", action="store_true", help="--quick for the catalogue's models only")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "quality.md")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     ap.add_argument("--pianoroll", type=Path, default=None, help="folder for <style>.png piano rolls")
     args = ap.parse_args(argv)
+    # Refused before minutes of measuring, not by the composer at the first composition.
+    if args.temperature is not None and not args.temperature > 0:
+        ap.error(f"--temperature must be above 0, not {args.temperature}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        ap.error(f"--top-p must be in (0, 1], not {args.top_p}")
+    if args.top_k is not None and args.top_k < 1:
+        ap.error(f"--top-k must be at least 1, not {args.top_k}")
     if args.catalogue is None and not args.no_catalogue and (ROOT / "catalogue" / "index.json").is_file():
         args.catalogue = ROOT / "catalogue"
     if args.models is None and (ROOT / "runs").is_dir():
         args.models = [ROOT / "runs"]
     s = Settings(compositions=args.compositions, segments_per_piece=args.segments_per_piece, max_order=args.max_order,
-                 max_val_pieces=args.max_val_pieces, pianoroll=args.pianoroll)
+                 max_val_pieces=args.max_val_pieces, pianoroll=args.pianoroll, seed=args.seed,
+                 temperature=args.temperature, top_p=args.top_p, top_k=args.top_k)
     quick = Settings(**{**s.__dict__, "compositions": min(s.compositions, 6), "repeats": 1, "halvings": 2})
     if args.quick:
         s = quick

@@ -33,7 +33,7 @@ def markdown(results: list[dict[str, Any]], s: Any, command: str) -> str:
         "over halvings): the chance level, and how noisy an AUC on this few pieces is (the effective sample is",
         "the number of pieces, not of segments); *n-gram*: compositions sampled from the best n-gram model (the",
         "encoding's grammar keeps them well formed where it has one); *model*: the model's",
-        "compositions (`compose`, default settings, seed 1, N variations: N in the details below). **Runs and copies**:",
+        f"compositions (`compose`, {s.sampling()}, N variations: N in the details below). **Runs and copies**:",
         "model / human, the maximum over compositions and over validation pieces (the human baseline);",
         "*same pitch*: longest run of one repeated top-line pitch; *verbatim*: longest run of onset events",
         "(pitches, lengths, time to the next onset) found in one training piece, at the same pitch (a copy in",

@@ -133,3 +133,24 @@ def test_copy_index_finds_a_training_tune_in_another_key_and_rhythm(corpus_dir):
     assert fig["melodic_run"] >= 0.9 * len({n.start for n in tune.notes})
     fresh = index.measure(pieces[0])
     assert fresh["melodic_run"] < fig["melodic_run"] and 0 <= fresh["ngram8_share"] <= 1
+
+
+def test_quality_bench_composes_with_the_sampling_settings_it_reports(corpus_dir, tmp_path):
+    model = REPO / "catalogue" / "models" / "children-e0095.lstmc"
+    out, figures = tmp_path / "quality.md", tmp_path / "quality.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--no-catalogue", "--models", str(model), "--quick",
+         "--compositions", "2", "--segments-per-piece", "2", "--max-val-pieces", "6", "--corpus", str(corpus_dir),
+         "--temperature", "0.7", "--top-p", "0.9", "--seed", "3", "--out", str(out), "--json", str(figures)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    [r] = json.loads(figures.read_text())
+    assert r["settings"]["temperature"] == 0.7 and r["settings"]["top_p"] == 0.9 and r["settings"]["top_k"] is None
+    assert r["settings"]["seed"] == 3 and r["compositions"]["pieces"] == 2
+    text = out.read_text()
+    assert "temperature 0.7, top-p 0.9, seed 3" in text and "--temperature 0.7" in text
+    bad = subprocess.run([sys.executable, str(BENCH), "--no-catalogue", "--models", str(model), "--top-p", "1.5",
+                          "--out", str(tmp_path / "bad.md")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "--top-p must be in (0, 1], not 1.5" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "bad.md").exists()
