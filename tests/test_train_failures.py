@@ -76,6 +76,7 @@ def blocker(tmp_path: Path, *modules: str) -> dict[str, str]:
 # -- 1, 2: a run folder that cannot be written ------------------------------------------
 
 
+@pytest.mark.tf  # without the train extra, train stops at that check first (tested below)
 def test_out_folder_under_a_read_only_parent_is_one_line(corpus, read_only):
     out = read_only / "run"
     proc = cli("train", str(corpus), "--style", "folk", "--out", str(out), *TINY_CLI)
@@ -85,6 +86,7 @@ def test_out_folder_under_a_read_only_parent_is_one_line(corpus, read_only):
     assert "Traceback" not in proc.stderr and list(read_only.iterdir()) == []
 
 
+@pytest.mark.tf  # without the train extra, train stops at that check first (tested below)
 def test_read_only_run_folder_is_one_line(corpus, read_only):
     proc = cli("train", str(corpus), "--style", "folk", "--out", str(read_only), *TINY_CLI)
     assert proc.returncode == 1
@@ -93,6 +95,7 @@ def test_read_only_run_folder_is_one_line(corpus, read_only):
     assert list(read_only.iterdir()) == []  # no run.json, no temporary file
 
 
+@pytest.mark.tf  # without the train extra, train stops at that check first (tested below)
 def test_out_folder_under_a_file_is_one_line_and_nothing_is_created(corpus, tmp_path):
     (tmp_path / "plain.txt").write_text("not a folder")
     out = tmp_path / "plain.txt" / "runs" / "folk"
@@ -102,6 +105,7 @@ def test_out_folder_under_a_file_is_one_line_and_nothing_is_created(corpus, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"]
 
 
+@pytest.mark.tf  # without the train extra, train stops at that check first (tested below)
 def test_a_failed_start_removes_the_folders_it_created(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
