@@ -19,15 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lstm_composer_plugin.music.keys import best_key
 from lstm_composer_plugin.music.midi import Note
+from lstm_composer_plugin.music.stats import longest_run
 
 GRID = 24  # steps per quarter note (as the event encoding's grid)
 INTERVAL_BINS = 17  # signed top-line intervals: <= -8, -7..-1, 0, 1..7, >= 8
 TIME_EDGES = np.array([0, 3, 4, 6, 8, 12, 18, 24, 36, 48, 1 << 30])  # grid steps, right-inclusive bins
 TIME_LABELS = ["<=1/8", "1/6", "1/4", "1/3", "1/2", "3/4", "1", "3/2", "2", ">2"]  # in quarter notes
-# Krumhansl-Kessler key profiles (tonic first).
-MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 DISSONANT_CLASSES = (1, 2, 6)  # interval classes of seconds/sevenths and the tritone
 
 
@@ -152,7 +151,7 @@ def segment_features(notes: Sequence[GridNote], held: Sequence[GridNote], bar: i
     f.append(np.mean([np.sign(iv[i + 1]) == -np.sign(iv[i]) and 0 < abs(iv[i + 1]) <= 2 for i in leaps]) if leaps else 0.0)
     moving = iv[iv != 0]
     f.append(float(np.mean(np.sign(moving[1:]) != np.sign(moving[:-1]))) if len(moving) > 1 else 0.0)
-    f.append(float(_longest_run(top)))
+    f.append(float(longest_run(top.tolist())))
     f += [float(np.ptp(top)), float(np.ptp(bass)), float(np.mean(top - bass))]
 
     # Harmony: pitch classes relative to the estimated tonic, chord sizes, simultaneities.
@@ -160,7 +159,8 @@ def segment_features(notes: Sequence[GridNote], held: Sequence[GridNote], bar: i
     for n in [*notes, *held]:
         pcw[n.pitch % 12] += n.duration
     profile = pcw / pcw.sum() if pcw.sum() else pcw
-    tonic, minor, clarity = estimate_key(profile)
+    key, clarity = best_key(profile)
+    tonic, minor = key.tonic, key.minor
     f += list(np.roll(profile, -tonic))
     f += [clarity, float(minor)]
     sizes = np.array([len(by_onset[t]) for t in times])
@@ -213,19 +213,6 @@ def segment_features(notes: Sequence[GridNote], held: Sequence[GridNote], bar: i
     return np.asarray(f, dtype=np.float64)
 
 
-def estimate_key(profile: np.ndarray) -> tuple[int, bool, float]:
-    """(tonic pitch class, minor?, correlation) of the best of the 24 Krumhansl-Kessler keys."""
-    if not profile.any():
-        return 0, False, 0.0
-    best = (-2.0, 0, False)
-    for minor, ref in ((False, MAJOR), (True, MINOR)):
-        for tonic in range(12):
-            r = float(np.corrcoef(np.roll(ref, tonic), profile)[0, 1])
-            if r > best[0]:
-                best = (r, tonic, minor)
-    return best[1], best[2], best[0]
-
-
 def _is_triad(pcs: set[int]) -> bool:
     for root in pcs:
         for third in (3, 4):
@@ -243,13 +230,3 @@ def _time_hist(steps: np.ndarray) -> np.ndarray:
 def _share(counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts, dtype=np.float64)
     return counts / counts.sum() if counts.sum() else counts
-
-
-def _longest_run(values: np.ndarray) -> int:
-    best = run = 0
-    prev = None
-    for v in values.tolist():
-        run = run + 1 if v == prev else 1
-        prev = v
-        best = max(best, run)
-    return best

@@ -51,15 +51,21 @@ def estimate_key(notes: Sequence[Note]) -> Key:
     hist = np.zeros(12)
     for n in notes:
         hist[n.pitch % 12] += max(n.duration, 1e-3)
-    if not hist.any():
-        return Key(0, False, "estimate")
+    return best_key(hist)[0]
+
+
+def best_key(hist: np.ndarray) -> tuple[Key, float]:
+    """The Krumhansl-Kessler key that correlates best with a 12-bin pitch-class histogram, and the
+    correlation (how clearly the music is in a key; C major and 0.0 for an empty histogram)."""
     best, best_r = Key(0, False, "estimate"), -np.inf
+    if not hist.any():
+        return best, 0.0
     for minor, profile in ((False, _MAJOR), (True, _MINOR)):
         for tonic in range(12):
             r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
             if r > best_r + 1e-12:
                 best, best_r = Key(tonic, minor, "estimate"), r
-    return best
+    return best, best_r
 
 
 def piece_key(piece: Piece) -> Key:
