@@ -80,8 +80,9 @@ def compose(
         run = _compose_notes(style, options, model, path, net, settings, variations, seed, primer_piece, notify)
     else:
         ev = compose_events(style, options, model, path, net, settings, n_events, variations, seed, primer_piece, notify)
-        takes = [_Take(notes, report, events) for notes, report, events in ev.takes]
-        run = _Run(takes, ev.primer.bpm, ev.primer.time_signature, ev.primer.description, ev.total, "event")
+        ts = ev.primer.time_signature
+        takes = [_Take(notes, report, events, ts) for notes, report, events in ev.takes]
+        run = _Run(takes, ev.primer.bpm, ev.primer.description, ev.total, "event")
 
     # 4. Write each variation with its provenance and originality report.
     out = Path(options.out_path) if options.out_path else Path(f"{style}-{seed}.mid")
@@ -112,7 +113,7 @@ def compose(
                 target,
                 notes,
                 bpm=run.bpm,
-                time_signature=take.time_signature or run.time_signature,
+                time_signature=take.time_signature,
                 texts=midi_texts(report),
                 title=f"{style} (seed {seed}{f', variation {k + 1}' if k else ''})",
             )
@@ -155,14 +156,13 @@ class _Take:
     notes: list[Note]
     report: dict[str, Any]  # originality and liveliness; provenance is added by compose()
     events: int  # events (event models) or notes (note models)
-    time_signature: tuple[int, int] | None = None  # its own metre (note models), else the run's
+    time_signature: tuple[int, int]  # each note-model variation draws its own metre
 
 
 @dataclass
 class _Run:
     takes: list[_Take]
     bpm: float
-    time_signature: tuple[int, int]
     description: str  # of the primer
     total: int  # for progress: events or notes asked for
     unit: str
@@ -204,7 +204,7 @@ def _compose_notes(
         _Take(t.notes, t.report, int(t.report["notes"]), ts)
         for t, ts in zip(takes, primer.time_signatures, strict=True)
     ]
-    return _Run(out, bpm, primer.time_signatures[0], primer.description, total, "note")
+    return _Run(out, bpm, primer.description, total, "note")
 
 
 # -- options ---------------------------------------------------------------------------
