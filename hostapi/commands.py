@@ -293,6 +293,8 @@ def add_models_command(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> 
     a.add_argument("files", nargs=2, metavar="DIR", type=Path,
                    help="MODELS_DIR (model files) and OUT_DIR (the catalogue to write)")
     a.add_argument("--base-url", metavar="URL", help="absolute URL the folder will be served at")
+    a.add_argument("--pack", dest="pack", action="store_true", default=True,
+                   help="build the pack (the default; it is rebuilt byte for byte from the models)")
     a.add_argument("--no-pack", dest="pack", action="store_false", help="do not build the pack")
     action("where")
     return p

@@ -1,5 +1,11 @@
 """The model pack: one uncompressed tar of every catalogue model (model files are zips already).
 
+The pack is built, not stored: ``models publish`` rebuilds it from the model files, and the same
+models give the same bytes on any machine at any time, so the sha256 that ``index.json`` records
+verifies a rebuilt pack. Every member header is fixed (:func:`create_pack`): members sorted by
+name, plain ustar headers (no pax or GNU extension records), mtime ``PACK_MTIME``, mode 0644,
+uid/gid 0, empty user and group names, names encoded as UTF-8 whatever the machine's locale.
+
 Creation streams each file into the archive while hashing the archive bytes, so publishing a
 1 GB pack needs no second read and no memory. Extraction is defensive, after keras
 ``get_file``'s ``filter_safe_paths`` but stricter:
@@ -30,7 +36,13 @@ from .errors import PackError
 from .records import Progress, ProgressCallback
 
 CHUNK = 1 << 20
-_FIXED_MTIME = 1577836800  # 2020-01-01: the same models give the same pack bytes
+#: Every member's mtime (2020-01-01T00:00:00Z). A constant, not the file's time: a checkout sets
+#: file times to the checkout's, and the pack must not depend on when the models were copied.
+#: Changing it changes every pack's sha256 (and so invalidates every published index).
+PACK_MTIME = 1577836800
+#: ustar only: a pax header would add records (mtime fractions, long names) that vary with the
+#: input in ways a reader of the index cannot see; a name or size ustar cannot hold is refused.
+PACK_FORMAT = tarfile.USTAR_FORMAT
 
 
 @dataclass
@@ -60,31 +72,50 @@ class _HashingWriter:
 def create_pack(out_path: Path, members: list[tuple[str, Path]]) -> tuple[int, str]:
     """Write an uncompressed tar of ``members`` (archive name, source file) atomically.
 
+    Deterministic: the archive depends only on the member names and the files' bytes (not on
+    the order given, the files' times, owners or modes, nor the Python version or locale).
     Returns the archive's size and sha256, computed while writing.
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    for name, _src in members:
+    ordered = sorted(members, key=lambda m: m[0])
+    seen: set[str] = set()
+    for name, _src in ordered:
         problem = unsafe_name(name)
+        if problem is None and _normal(name) in seen:
+            problem = "appears twice"
         if problem:
             raise PackError(f"pack member {name!r}: {problem}")
+        seen.add(_normal(name))
     # atomic_file: readers never see half an archive, and the published file is world-readable
     # (a static server often runs as another user; mkstemp alone would leave it 0600).
     with atomic_file(out_path) as fh:
         writer = _HashingWriter(fh)
         # "w|": a pure stream (no seeks), so hashing what is written hashes the archive.
-        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tf:
+        # encoding: tarfile's default is the filesystem encoding, which varies by machine.
+        with tarfile.open(fileobj=writer, mode="w|", format=PACK_FORMAT, encoding="utf-8",
+                          errors="strict", bufsize=CHUNK) as tf:
             tf.copybufsize = CHUNK  # default 16 kB copies make a 1 GB pack needlessly slow
-            for name, src in members:
-                info = tarfile.TarInfo(name)
-                info.size = Path(src).stat().st_size
-                info.mtime = _FIXED_MTIME
-                info.mode = 0o644
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
+            for name, src in ordered:
+                info = member_header(name, Path(src).stat().st_size)
                 with open(src, "rb") as fin:
-                    tf.addfile(info, fin)
+                    try:
+                        tf.addfile(info, fin)
+                    except ValueError as exc:  # a name or size the ustar header cannot hold
+                        raise PackError(f"pack member {name!r}: {exc}") from None
     return writer.size, writer.hash.hexdigest()
+
+
+def member_header(name: str, size: int) -> tarfile.TarInfo:
+    """The fixed header of a pack member: only its name and size come from the model."""
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.REGTYPE
+    info.size = size
+    info.mtime = PACK_MTIME
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
 
 
 # ----------------------------------------------------------------------------------- extract

@@ -8,6 +8,21 @@ writes::
     OUT_DIR/models/<version>.lstmc                   one model per style
     OUT_DIR/pack/lstm-composer-models-<sha12>.tar    every model in one uncompressed tar
 
+The output is reproducible: the same models give the same ``index.json`` and pack bytes. The pack
+is deterministic (``pack.create_pack``), so a catalogue can keep only its models and index under
+version control and rebuild the pack whenever it is needed; ``index.json``'s pack sha256 then
+verifies the rebuilt file. ``generated`` is the one field not derived from the models; it is
+
+* ``$SOURCE_DATE_EPOCH`` when that is set (the reproducible-builds convention), else
+* the ``generated`` of the ``index.json`` already in OUT_DIR when nothing else in the index
+  changed (republishing the same models leaves the file as it was), else
+* the time of publishing.
+
+MODELS_DIR may be OUT_DIR/models itself (``publish catalogue/models catalogue``): the models are
+then hashed in place, the pack and index rebuilt, and a style's older file in that folder is
+replaced by the one chosen. A MODELS_DIR that holds OUT_DIR (a training folder with its
+catalogue inside) does not see OUT_DIR's own files.
+
 URLs in the index are relative (so ``python -m http.server`` in OUT_DIR is a working catalogue)
 unless ``base_url`` is given. The style id, title, description, epoch and quality come from the
 caller's ``describe(path) -> ModelInfo`` (the plugin reads its own manifest): the store never
@@ -18,6 +33,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,15 +180,40 @@ def publish(
     """
     models_dir, out_dir = Path(models_dir), Path(out_dir)
     if not models_dir.is_dir():
-        raise UsageError(f"models folder {models_dir} does not exist")
+        what = "is not a folder" if models_dir.exists() else "does not exist"
+        raise UsageError(f"models folder {models_dir} {what}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"catalogue folder {out_dir} is not a folder")
     if base_url is not None:
         if urlsplit(base_url).scheme.lower() not in ("http", "https", "file"):
             raise UsageError(f"--base-url {base_url!r}: must be an http(s) or file URL")
         base_url = base_url.rstrip("/") + "/"
-    candidates, skipped = find_candidates(models_dir, describe, exclude=out_dir, suffix=suffix)
+    # Skip OUT_DIR's files only when OUT_DIR sits inside MODELS_DIR (our earlier output in a
+    # training folder); publishing in place reads OUT_DIR/models as the models themselves.
+    inside = out_dir.resolve() != models_dir.resolve() and out_dir.resolve().is_relative_to(
+        models_dir.resolve())
+    candidates, skipped = find_candidates(
+        models_dir, describe, exclude=out_dir if inside else None, suffix=suffix)
     chosen = choose(candidates)
     if not chosen:
         raise UsageError(f"no {suffix} model files found under {models_dir}")
+    try:
+        return _write(out_dir, chosen, skipped, base_url, make_pack, suffix)
+    except OSError as exc:  # unwritable, full disk, a file where a folder should be
+        where = exc.filename or out_dir
+        raise StoreError(f"cannot write the catalogue in {out_dir}: {where}: "
+                         f"{exc.strerror or exc}") from None
+
+
+def _write(
+    out_dir: Path,
+    chosen: dict[str, tuple[Candidate, int]],
+    skipped: list[tuple[Path, str]],
+    base_url: str | None,
+    make_pack: bool,
+    suffix: str,
+) -> PublishResult:
+    """Copy the chosen models, build the pack, write the index (last), remove stale files."""
     (out_dir / "models").mkdir(parents=True, exist_ok=True)
     result = PublishResult(out_dir=out_dir, index=out_dir / "index.json", skipped=skipped)
     styles_json = []
@@ -199,7 +240,7 @@ def publish(
     index: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated": None,  # set below, once the rest of the index is known
         "styles": styles_json,
         "pack": None,
     }
@@ -219,11 +260,32 @@ def publish(
                 for s in result.styles
             ],
         }
+    index["generated"] = _generated(index, result.index)
     # Validate what we are about to publish with the reader's own rules.
     parse_catalogue(index, (base_url or out_dir.resolve().as_uri() + "/") + "index.json")
     write_json(result.index, index)
     _remove_stale(out_dir, {s.file for s in result.styles}, result.pack, suffix)
     return result
+
+
+def _generated(index: dict[str, Any], previous_path: Path) -> str:
+    """The index's ``generated`` time (the rule is in the module docstring)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        try:
+            when = _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r}: not a time in whole seconds since 1970") from None
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        previous = json.loads(previous_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None  # none yet, or unreadable: it is about to be replaced anyway
+    if isinstance(previous, dict) and isinstance(previous.get("generated"), str):
+        rest = {k: v for k, v in index.items() if k != "generated"}
+        if {k: v for k, v in previous.items() if k != "generated"} == rest:
+            return previous["generated"]
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _line(text: str) -> str:
@@ -246,9 +308,19 @@ def _text(value: Any) -> str:
 
 
 def _copy_hashed(src: Path, dst: Path) -> tuple[int, str]:
-    """Copy atomically, hashing what is copied (what is published is what is hashed)."""
+    """Copy atomically, hashing what is copied (what is published is what is hashed).
+
+    Publishing in place, ``src`` is ``dst``: it is only hashed, so an unchanged model keeps its
+    file (and its time) as it was.
+    """
     h = hashlib.sha256()
     size = 0
+    if dst.exists() and os.path.samefile(src, dst):
+        with open(src, "rb") as fin:
+            while block := fin.read(1 << 20):
+                h.update(block)
+                size += len(block)
+        return size, h.hexdigest()
     with atomic_file(dst) as fout, open(src, "rb") as fin:
         while block := fin.read(1 << 20):
             fout.write(block)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 import tracemalloc
 from pathlib import Path
@@ -225,3 +226,65 @@ def test_pack_stores_no_second_copy_of_a_bundled_model(published, store_env, tmp
     again = store.install_pack()
     assert again.bytes_fetched == 0 and sorted(again.skipped) == ["bach", "folk", "jazz"]
     assert published.server.count(pack_path(published)) == 1
+
+
+# ------------------------------------------------------------------- a reproducible pack
+
+
+def test_pack_members_have_fixed_headers_in_name_order(tmp_path):
+    """Only a member's name and bytes reach the archive: not the order given, nor the file's time,
+    mode or owner."""
+    from model_store.pack import PACK_MTIME
+
+    files = []
+    for style, mode, t in (("jazz", 0o600, 1_000), ("bach", 0o755, 2_000_000_000), ("a-b", 0o640, 5)):
+        path = tmp_path / "src" / f"{style}.lstmc"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes((style.encode() * 1000)[:3000])
+        path.chmod(mode)
+        os.utime(path, (t, t))
+        files.append((f"{style}/{style}-e0001.lstmc", path))
+    pack = tmp_path / "pack.tar"
+    size, digest = create_pack(pack, files)
+    data = pack.read_bytes()
+    assert (size, digest) == (len(data), sha(data))
+    with tarfile.open(pack, "r:") as tf:
+        infos = tf.getmembers()
+        assert tf.pax_headers == {}
+    assert [i.name for i in infos] == sorted(name for name, _ in files)
+    for info in infos:
+        assert (info.type, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname) == (
+            tarfile.REGTYPE, PACK_MTIME, 0o644, 0, 0, "", ""), info.name
+        assert info.pax_headers == {}
+    # Plain ustar headers, back to back: no pax or GNU extension records between them.
+    assert all(data[i.offset + 257:i.offset + 265] == b"ustar\x0000" for i in infos)
+    assert [i.offset for i in infos] == [0, 512 + 3072, 2 * (512 + 3072)]  # 3000-byte files, padded
+    # Given in another order, the same archive.
+    assert create_pack(tmp_path / "again.tar", list(reversed(files))) == (size, digest)
+
+
+def test_pack_bytes_are_pinned(tmp_path):
+    """The sha256 of a known pack: if a Python release ever changed how tarfile writes these
+    headers, every published index would stop verifying its rebuilt pack, and this says so first.
+    (Checked identical on CPython 3.10, 3.11, 3.12 and 3.13, and under LC_ALL=C.)"""
+    src = tmp_path / "m.lstmc"
+    src.write_bytes(bytes(range(256)) * 8)
+    size, digest = create_pack(tmp_path / "p.tar", [("style/style-e0001.lstmc", src)])
+    assert (size, digest) == (10240, "45540c9a9043b0592675a03e747468d68ed01b03eabe7ddd28255964bbebdc0b")
+
+
+@pytest.mark.parametrize(
+    "members, problem",
+    [
+        ([("a/" + "x" * 101 + ".lstmc", "f")], "name is too long"),
+        ([("a/m.lstmc", "f"), ("./a/m.lstmc", "f")], "appears twice"),
+        ([("../m.lstmc", "f")], "'..' in path"),
+    ],
+)
+def test_a_member_the_pack_cannot_hold_is_refused_in_one_line(tmp_path, members, problem):
+    (tmp_path / "f").write_bytes(b"model")
+    members = [(name, tmp_path / src) for name, src in members]
+    with pytest.raises(PackError, match=r"^pack member '.*': .*" + problem) as exc:
+        create_pack(tmp_path / "p.tar", members)
+    assert "\n" not in str(exc.value)
+    assert not (tmp_path / "p.tar").exists() and list(tmp_path.iterdir()) == [tmp_path / "f"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lstm_composer_plugin.modelfile import Manifest, read_manifest
-from model_store import InvalidModelError, ModelInfo, Store, UsageError, parse_catalogue
+from model_store import InvalidModelError, ModelInfo, Store, StoreError, UsageError, parse_catalogue
 from model_store.publish import publish as store_publish
 from tests.store_helpers import PYTHON, make_model, publish, subprocess_env
 
@@ -177,3 +177,117 @@ def test_manifest_is_typed_and_still_reads_as_a_dict(tmp_path):
     assert again == m and again.to_dict() == m.raw
     typed = Manifest.from_dict({"style": "x", "epoch": "twelve", "encoding": {"kind": "notes"}})
     assert typed.epoch is None and typed.encoding == {"kind": "notes"}
+
+
+# ---------------------------------------------------------------- reproducible publishing
+# The catalogue in git holds the models and index.json only; the pack is rebuilt from them, so
+# the same models must give the same bytes wherever and whenever they are published.
+
+
+def _stage(folder, styles=(("bach", 3), ("jazz", 4), ("folk", 5))):
+    for style, epoch in styles:
+        make_model(folder / f"{style}.lstmc", style, epoch, seed=epoch)
+    return folder
+
+
+def _files(folder):
+    """Every file under ``folder`` (relative name → bytes)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_same_models_publish_to_the_same_bytes_in_two_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    models = _stage(tmp_path / "staging")
+    a = publish(models, tmp_path / "a")
+    for path in models.iterdir():  # a later copy of the same models: new times, another mode
+        _touch(path, 2_000_000_000)
+        path.chmod(0o600)
+    b = publish(models, tmp_path / "b")
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    assert (a.pack_sha256, a.pack_size, a.pack.name) == (b.pack_sha256, b.pack_size, b.pack.name)
+    index = json.loads(a.index.read_text())
+    assert index["generated"] == "2023-11-14T22:13:20Z"  # SOURCE_DATE_EPOCH, not the clock
+    assert (index["pack"]["sha256"], index["pack"]["size"]) == (a.pack_sha256, a.pack.stat().st_size)
+
+
+def test_publishing_in_place_rebuilds_the_pack_and_changes_nothing_else(tmp_path, monkeypatch):
+    """``publish catalogue/models catalogue``: the models in the catalogue are the input."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    cat = tmp_path / "catalogue"
+    first = publish(_stage(tmp_path / "staging"), cat)
+    # An old publish time: kept, because nothing else in the index changes.
+    index = json.loads(first.index.read_text())
+    index["generated"] = "2001-02-03T04:05:06Z"
+    first.index.write_text(json.dumps(index, indent=1, sort_keys=True))
+    before = _files(cat)
+    times = {p.name: p.stat().st_mtime_ns for p in (cat / "models").iterdir()}
+
+    for _ in range(2):  # idempotent: the same bytes every time
+        again = publish(cat / "models", cat)
+        assert _files(cat) == before
+        assert [(s.id, s.candidates) for s in again.styles] == [("bach", 1), ("folk", 1), ("jazz", 1)]
+    assert {p.name: p.stat().st_mtime_ns for p in (cat / "models").iterdir()} == times  # not rewritten
+
+    # The pack is not kept (not committed): rebuilt from the models, it matches the index.
+    pack_name = first.pack.name
+    for path in (cat / "pack").iterdir():
+        path.unlink()
+    (cat / "pack").rmdir()
+    rebuilt = publish(cat / "models", cat)
+    assert rebuilt.pack.name == pack_name and _files(cat) == before
+
+    # A new model dropped in place replaces its style's old file; the index says when.
+    make_model(cat / "models" / "new-bach.lstmc", "bach", 9, seed=9)
+    _touch(cat / "models" / "new-bach.lstmc", 3_000_000_000)
+    changed = publish(cat / "models", cat)
+    assert sorted(p.name for p in (cat / "models").iterdir()) == [
+        "bach-e0009.lstmc", "folk-e0005.lstmc", "jazz-e0004.lstmc"]
+    assert [p.name for p in (cat / "pack").iterdir()] == [changed.pack.name] != [pack_name]
+    assert json.loads(changed.index.read_text())["generated"] != "2001-02-03T04:05:06Z"
+
+
+def test_the_whole_catalogue_folder_as_the_models_folder_is_publishing_in_place(tmp_path):
+    cat = tmp_path / "catalogue"
+    first = publish(_stage(tmp_path / "staging"), cat)
+    again = publish(cat, cat)
+    assert [s.candidates for s in again.styles] == [1, 1, 1] and again.pack_sha256 == first.pack_sha256
+
+
+def test_publish_errors_are_one_line(tmp_path, monkeypatch, capsys):
+    from lstm_composer_plugin.cli import main
+
+    models = _stage(tmp_path / "staging")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match=r"^models folder .*file is not a folder$"):
+        publish(tmp_path / "file", tmp_path / "out")
+    with pytest.raises(UsageError, match=r"^catalogue folder .*file is not a folder$"):
+        publish(models, tmp_path / "file")
+    (tmp_path / "blocked").mkdir()
+    (tmp_path / "blocked" / "models").write_text("a file where the models folder goes")
+    with pytest.raises(StoreError, match=r"^cannot write the catalogue in .*blocked: .*models: File exists$"):
+        publish(models, tmp_path / "blocked")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH='yesterday': not a time"):
+        publish(models, tmp_path / "out")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    # Through the command line: one line, the usage exit code, no traceback.
+    for argv, code, message in (
+        ([str(models), str(tmp_path / "file"), "--pack"], 2, "catalogue folder"),
+        ([str(models), str(tmp_path / "blocked")], 1, "cannot write the catalogue"),
+    ):
+        assert main(["models", "publish", *argv]) == code
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_publish_command_builds_the_pack_with_or_without_the_pack_option(tmp_path, capsys):
+    from lstm_composer_plugin.cli import main
+
+    models = _stage(tmp_path / "staging")
+    assert main(["models", "publish", str(models), str(tmp_path / "a"), "--pack"]) == 0
+    assert main(["models", "publish", str(models), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    (pack_a,), (pack_b,) = (list((tmp_path / d / "pack").iterdir()) for d in "ab")
+    assert pack_a.read_bytes() == pack_b.read_bytes() and f"pack {pack_a}" in out
+    assert main(["models", "publish", str(models), str(tmp_path / "c"), "--no-pack"]) == 0
+    assert not (tmp_path / "c" / "pack").exists()

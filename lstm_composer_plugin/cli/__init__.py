@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from hostapi import ExitCode, Host
 from hostapi import commands as host_commands
 from lstm_composer_plugin.cli.train import add_report_parser, add_train_parser
+from lstm_composer_plugin.cli.train_all import add_train_all_parser
 from lstm_composer_plugin.errors import UsageError
 
 PROG = "lstm-composer"
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.set_defaults(func=run_corpus_inspect)
 
     add_train_parser(sub)
+    add_train_all_parser(sub)
     add_report_parser(sub)
     host_commands.add_shared_commands(sub, [common])
     return parser

@@ -190,7 +190,7 @@ def _publish(store: Any, request: ModelsRequest, progress: Any) -> Outcome:
                      describe=describe_model)
     text = [f"{s.id}: {s.version} ({format_size(s.size)}) from {s.source}" for s in result.styles]
     text += [f"skipped {p}: {why}" for p, why in result.skipped]
-    pack = f", pack {format_size(result.pack_size)}" if result.pack else ""
+    pack = f", pack {result.pack} ({format_size(result.pack_size)})" if result.pack else ""
     text.append(f"published {len(result.styles)} styles to {result.index}{pack}")
     return result.to_dict(), text, True
 

@@ -18,7 +18,11 @@ corpus and not corpus × vocabulary as in the seed's materialised arrays.
 
 Validation holds out whole pieces (a chorale's second half should not sit in the
 training set while its first half is validated), chosen by a hash of the piece
-name: deterministic, and stable when pieces are added to the folder.
+name: deterministic, and stable when pieces are added to the folder. A corpus of
+style folders (the whole corpus, for pre-training) is split folder by folder on the
+names within each folder, so it holds out exactly the pieces each style's own run
+holds out, and a style fine-tuned from the corpus-wide network never trained on its
+own validation pieces.
 """
 
 from __future__ import annotations
@@ -44,11 +48,28 @@ def split_pieces(names: Sequence[str], val_fraction: float = 0.1, *, sizes: Sequ
     With ``sizes`` (tokens per piece), more pieces are held out, in the same hash order, until
     the validation side has ``min_val_tokens`` (one training sequence): a tiny corpus's one
     held-out song may be too short to validate on. At most ``max_val_share`` of the pieces
-    go that way, so training keeps the bulk.
+    go that way, so training keeps the bulk. Names in subfolders (``style/piece.mid``) are
+    split per top-level folder, each as if it were the corpus on its own.
     """
-    n = len(names)
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        head, sep, _ = name.replace("\\", "/").partition("/")
+        groups.setdefault(head if sep else "", []).append(i)
+    val: list[int] = []
+    for folder, members in groups.items():
+        cut = len(folder) + 1 if folder else 0
+        local = _split_flat([names[i][cut:] for i in members], val_fraction,
+                            None if sizes is None else [sizes[i] for i in members], min_val_tokens, max_val_share)
+        val.extend(members[j] for j in local)
+    held = set(val)
+    return Split(train=[i for i in range(len(names)) if i not in held], val=sorted(val))
+
+
+def _split_flat(names: Sequence[str], val_fraction: float, sizes: Sequence[int] | None, min_val_tokens: int,
+                max_val_share: float) -> list[int]:
+    n = len(names)
     n_val = int(round(n * val_fraction))
     if val_fraction > 0 and n >= 2:
         n_val = min(max(n_val, 1), n - 1)
@@ -57,9 +78,7 @@ def split_pieces(names: Sequence[str], val_fraction: float = 0.1, *, sizes: Sequ
         cap = max(n_val, int(n * max_val_share))
         while n_val < cap and sum(sizes[i] for i in ranked[:n_val]) < min_val_tokens:
             n_val += 1
-    val = sorted(ranked[:n_val])
-    held = set(val)
-    return Split(train=[i for i in range(n) if i not in held], val=val)
+    return ranked[:n_val]
 
 
 # -- example positions -----------------------------------------------------------

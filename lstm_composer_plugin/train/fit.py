@@ -73,7 +73,9 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
 
         gpus = tf.config.list_physical_devices("GPU")
     from lstm_composer_plugin.train.dataset import make_dataset
+    from lstm_composer_plugin.train.devices import strategy_scope
     from lstm_composer_plugin.train.network import build_model
+    from lstm_composer_plugin.train.warmstart import load_initial_weights, resolve_init
 
     s = run.settings
     if not gpus:
@@ -81,21 +83,25 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
 
     state = ck.RunState()
     model = None
-    if resume:
-        latest = ck.latest_resumable(run.out)
-        ck.clean_partial(run.out)
-        if latest is not None:
-            state = ck.load_state(latest)
-            model = ck.load_keras_state(latest / ck.KERAS_FILE)
-            model.optimizer.learning_rate.assign(s.learning_rate)
-            say(f"resuming from epoch {state.epoch} ({latest})")
+    with strategy_scope(s.distribute, say):
+        if resume:
+            latest = ck.latest_resumable(run.out)
+            ck.clean_partial(run.out)
+            if latest is not None:
+                state = ck.load_state(latest)
+                model = ck.load_keras_state(latest / ck.KERAS_FILE)
+                model.optimizer.learning_rate.assign(s.learning_rate)
+                say(f"resuming from epoch {state.epoch} ({latest})")
+            else:
+                say("no saved state yet: starting from the beginning")
+        if model is None:
+            keras.utils.set_random_seed(s.seed)
+            model = build_model(run.config)
+            if s.init_from:
+                load_initial_weights(model, s.init_from)
+                say(f"starting from the weights of {resolve_init(s.init_from)}")
         else:
-            say("no saved state yet: starting from the beginning")
-    if model is None:
-        keras.utils.set_random_seed(s.seed)
-        model = build_model(run.config)
-    else:
-        keras.utils.set_random_seed(s.seed + state.epoch)  # dropout masks differ from the first pass
+            keras.utils.set_random_seed(s.seed + state.epoch)  # dropout masks differ from the first pass
 
     transposer = run.tokens.transposer() if hasattr(run.tokens, "transposer") else None
 

@@ -29,6 +29,7 @@ from lstm_composer_plugin.train.tokensets import (
     piece_sizes,
     restore_token_set,
 )
+from lstm_composer_plugin.train.warmstart import resolve_init
 
 
 @dataclass
@@ -91,6 +92,8 @@ def prepare(corpus_dir: str | Path, style: str, out: Path, overrides: dict[str, 
     else:
         settings = TrainSettings(**overrides)
         settings.validate()
+        if settings.init_from:
+            resolve_init(settings.init_from)  # a wrong path fails now, not after the corpus is read
         if not corpus.pieces:
             raise UsageError(f"{corpus_dir}: no readable MIDI files to train on")
         sizes = piece_sizes(settings, corpus)

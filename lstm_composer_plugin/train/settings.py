@@ -26,6 +26,7 @@ RECIPES = ("default", "reference")
 INPUTS = ("embedding", "scalar")
 ENCODINGS = ("notes", "events")
 KEY_MODES = ("normalise", "augment", "none")
+DISTRIBUTE = ("none", "mirrored", "multiworker")
 
 
 def setting(default: Any = None, help: str = "", *, kind: Any = None, choices: tuple[str, ...] | None = None,
@@ -131,6 +132,13 @@ class TrainSettings(NetworkSettings):
     min_count: int = setting(2, "event encoding: rarer events fall back to their nearest neighbour", kind=int)
     val_fraction: float = setting(0.1, "share of pieces held out for validation", kind=float)
     seed: int = setting(0, "random seed", kind=int)
+    init_from: str | None = setting(None, "start from another run's trained weights instead of random ones "
+                                    "(fine-tuning, e.g. from the corpus-wide network): a run folder (its "
+                                    "recommended checkpoint) or a state.keras file; the widths and the "
+                                    "vocabulary must match", kind=str, auto="random weights")
+    distribute: str = setting("none", "tf.distribute strategy: mirrored (every GPU of this machine, or its one "
+                              "device), multiworker (the machines of TF_CONFIG; each worker its own --out, the "
+                              "chief's is the run) or none", choices=DISTRIBUTE, resumable=True)
     time_budget: float | None = setting(None, "stop after this much wall time, e.g. 90m, 1h, 600 (seconds)",
                                         kind="duration", resumable=True, auto="none")
     samples: int = setting(8, "scorecard compositions per checkpoint", kind=int)
@@ -194,5 +202,5 @@ def default_text(f: Any) -> str:
     return "" if value == "" else str(value)
 
 
-__all__ = ["AUTO", "ENCODINGS", "INPUTS", "KEY_MODES", "RECIPES", "RESUMABLE", "NetworkConfig", "NetworkSettings",
+__all__ = ["AUTO", "DISTRIBUTE", "ENCODINGS", "INPUTS", "KEY_MODES", "RECIPES", "RESUMABLE", "NetworkConfig", "NetworkSettings",
            "TrainSettings", "default_text", "setting"]

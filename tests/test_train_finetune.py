@@ -1,0 +1,114 @@
+"""Fine-tuning from another run (``--init-from``), ``--distribute`` on the CPU, and the per-folder split.
+
+The corpus-wide network seeds every style (``train-all``): a fine-tuned run starts from the
+source run's weights exactly, refuses a network of another shape with one line, and never
+trained on its own style's validation pieces, because a corpus of style folders is split
+folder by folder as each style's own run splits it. ``--distribute mirrored`` is exercised
+through the strategy's one-device path, as CI has no GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.train.dataset import split_pieces
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+pytestmark = pytest.mark.skipif(not (CORPUS / "bach").is_dir(), reason=f"{CORPUS} not present")
+
+TINY = dict(lstm_units=[24, 12], dense_units=12, embedding_dim=8, seq_len=48, batch_size=8, samples=1,
+            sample_events=30)
+
+
+def test_a_corpus_of_style_folders_holds_out_what_each_style_holds_out():
+    styles = {s: sorted(p.name for p in (CORPUS / s).glob("*.mid")) for s in ("bach", "lullabies", "haydn")}
+    whole = [f"{s}/{n}" for s, names in styles.items() for n in names]
+    split = split_pieces(whole, 0.1)
+    for style, names in styles.items():
+        own = split_pieces(names, 0.1)
+        held = sorted(whole[i] for i in split.val if whole[i].startswith(style + "/"))
+        assert held == sorted(f"{style}/{names[i]}" for i in own.val) and held
+    assert sorted(split.train + split.val) == list(range(len(whole)))
+
+
+@pytest.fixture(scope="module")
+def two_styles(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    for style, n in (("bach", 5), ("lullabies", 5)):
+        (root / style).mkdir()
+        for f in sorted((CORPUS / style).glob("*.mid"))[:n]:
+            shutil.copy(f, root / style / f.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def source_run(two_styles, tmp_path_factory):
+    pytest.importorskip("tensorflow")
+    from lstm_composer_plugin.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "_corpus"
+    train(two_styles, "corpus", out, epochs=1, checkpoint_every=1, **TINY)
+    return out
+
+
+def _lstm_kernel(state: Path) -> np.ndarray:
+    from lstm_composer_plugin.train.checkpoints import load_keras_state
+
+    return load_keras_state(state).get_layer("lstm_0").get_weights()[0]
+
+
+@pytest.mark.tf
+def test_a_fine_tuned_run_starts_from_the_source_weights(source_run, two_styles, tmp_path):
+    from lstm_composer_plugin.train import train
+    from lstm_composer_plugin.train.warmstart import resolve_init
+
+    start = resolve_init(source_run)
+    assert start == source_run / "checkpoints" / "epoch_0001" / "state.keras"
+    # A step too small to move the weights: what the run ends with is what it started from.
+    tuned = train(two_styles / "lullabies", "lullabies", tmp_path / "tuned", epochs=1, checkpoint_every=1,
+                  init_from=str(source_run), learning_rate=1e-12, **TINY)
+    scratch = train(two_styles / "lullabies", "lullabies", tmp_path / "scratch", epochs=1, checkpoint_every=1,
+                    learning_rate=1e-12, seed=5, **TINY)
+    src = _lstm_kernel(start)
+    mine = _lstm_kernel(tmp_path / "tuned" / "checkpoints" / "epoch_0001" / "state.keras")
+    other = _lstm_kernel(tmp_path / "scratch" / "checkpoints" / "epoch_0001" / "state.keras")
+    assert np.allclose(src, mine, atol=1e-6) and not np.allclose(src, other, atol=1e-3)
+    assert json.loads((tmp_path / "tuned" / "run.json").read_text())["settings"]["init_from"] == str(source_run)
+    assert tuned.model_path is not None and scratch.model_path is not None
+
+
+@pytest.mark.tf
+def test_init_from_refuses_another_shape_and_a_wrong_path_in_one_line(source_run, two_styles, tmp_path):
+    from lstm_composer_plugin.train import train
+
+    wider = {**TINY, "lstm_units": [32, 12]}
+    with pytest.raises(UsageError) as e:
+        train(two_styles / "bach", "bach", tmp_path / "wide", epochs=1, init_from=str(source_run), **wider)
+    assert str(source_run) in str(e.value) and "lstm_0" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(UsageError, match="names no run folder"):
+        train(two_styles / "bach", "bach", tmp_path / "nowhere", epochs=1, init_from=str(tmp_path / "nope"), **TINY)
+    assert not (tmp_path / "nowhere" / "run.json").exists()
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    with pytest.raises(UsageError, match="no checkpoint yet"):
+        train(two_styles / "bach", "bach", tmp_path / "x", epochs=1, init_from=str(empty), **TINY)
+
+
+@pytest.mark.tf
+def test_distribute_mirrored_trains_on_the_one_cpu_device(two_styles, tmp_path):
+    from lstm_composer_plugin.train import train
+
+    said: list[str] = []
+    result = train(two_styles / "lullabies", "lullabies", tmp_path / "mirrored", epochs=1, checkpoint_every=1,
+                   distribute="mirrored", say=said.append, **TINY)
+    assert any("MirroredStrategy over 1 replica" in line for line in said)
+    assert result.model_path is not None and result.model_path.is_file()
+    history = json.loads((tmp_path / "mirrored" / "metrics.json").read_text())["history"]
+    assert np.isfinite(history["loss"][0]) and np.isfinite(history["val_bits_per_note"][0])
