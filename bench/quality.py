@@ -276,6 +276,10 @@ def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
         "bits": {"model": bits_per_note(net_nats, notes), "ngram": ng_bits, "best_order": best},
         "model_nats_per_token": net_nats / targets,
         "manifest_val_loss": (manifest.get("quality") or {}).get("val_loss"),
+        # The style's own same-pitch range (99th percentile of its training pieces) where the model has one.
+        # Fine-tuned from the corpus-wide network (train-all), or trained from random weights.
+        "fine_tuned": bool(((manifest.get("training") or {}).get("settings") or {}).get("init_from")),
+        "same_pitch_limit": ((manifest.get("encoding") or {}).get("profile") or {}).get("same_pitch_limit"),
         "segments": {"onsets": onsets, "real": len(xr), "model": len(xm), "ngram": len(xn)},
         "auc": auc,
         # What tells the compositions from the real pieces best, feature by feature.
