@@ -59,14 +59,17 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _epoch(text: str) -> int | str:
-    if text == "auto":
-        return text
+    return text if text == "auto" else positive_int(text, what="an epoch number or 'auto'")
+
+
+def positive_int(text: str, *, what: str = "a whole number") -> int:
+    """An argparse type: a whole number of at least 1."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an epoch number or 'auto'") from None
+        raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"epoch must be at least 1, not {value}")
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from hostapi import ExitCode
 from hostapi.runner import CommandLineError, Parser
-from lstm_composer_plugin.cli.train import _duration, add_train_parser
+from lstm_composer_plugin.cli.train import _duration, add_train_parser, positive_int
 from lstm_composer_plugin.errors import UsageError
 from lstm_composer_plugin.train.jobs import (
     DEFAULT_BUDGET,
@@ -46,7 +46,7 @@ def add_train_all_parser(subparsers: Any) -> argparse.ArgumentParser:
     _options_after_double_dash(p)
     p.add_argument("corpus", metavar="CORPUS_ROOT", help="folder of style folders of MIDI files (e.g. ../shared/corpus)")
     p.add_argument("--out", required=True, help="folder of the runs: OUT/_corpus, OUT/<style>, their logs, train-all.json")
-    p.add_argument("--jobs", type=_positive, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="style jobs at once (default: half the cores, at most one per 3 GiB of available memory)")
     p.add_argument("--styles", type=_names, default=None, metavar="A,B",
                    help="only these style folders (default: every subfolder with MIDI files)")
@@ -141,16 +141,6 @@ def _options_after_double_dash(parser: argparse.ArgumentParser) -> None:
             return namespace, rest
 
     parser.__class__ = _WithTrainOptions
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def _names(text: str) -> list[str]:
