@@ -19,14 +19,15 @@ from hostapi import ExitCode
 from hostapi.runner import CommandLineError, Parser
 from lstm_composer_plugin.cli.train import _duration, add_train_parser, positive_int
 from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.train.checkpoints import MODEL_FILE
 from lstm_composer_plugin.train.jobs import (
     DEFAULT_BUDGET,
     DEFAULT_PRETRAIN_BUDGET,
     PRETRAIN,
     STAGES,
-    duration_text,
     plan,
 )
+from lstm_composer_plugin.train.settings import duration_option
 
 PROG = "lstm-composer"
 # train-all sets these for each job itself.
@@ -51,9 +52,9 @@ def add_train_all_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--styles", type=_names, default=None, metavar="A,B",
                    help="only these style folders (default: every subfolder with MIDI files)")
     p.add_argument("--budget", type=_duration, default=DEFAULT_BUDGET, metavar="TIME",
-                   help=f"training time per style, e.g. 16m, 1h (default: {duration_text(DEFAULT_BUDGET)})")
+                   help=f"training time per style, e.g. 16m, 1h (default: {duration_option(DEFAULT_BUDGET)})")
     p.add_argument("--pretrain-budget", type=_duration, default=DEFAULT_PRETRAIN_BUDGET, metavar="TIME",
-                   help=f"training time of the pre-training (default: {duration_text(DEFAULT_PRETRAIN_BUDGET)})")
+                   help=f"training time of the pre-training (default: {duration_option(DEFAULT_PRETRAIN_BUDGET)})")
     p.add_argument("--no-pretrain", dest="pretrain", action="store_false",
                    help="no pre-training: every style trains from random weights")
     p.add_argument("--print", dest="print_only", action="store_true",
@@ -82,16 +83,16 @@ def run_train_all(args: argparse.Namespace) -> int:
             if job.pending:
                 print(job.command_line())
             else:  # stderr, and a comment anyway: stdout stays one runnable line per job
-                print(f"# skipped (done): {job.name} ({job.out / 'model.lstmc'})", file=sys.stderr)
+                print(f"# skipped (done): {job.name} ({job.out / MODEL_FILE})", file=sys.stderr)
         return ExitCode.OK
 
-    from lstm_composer_plugin.train.jobrunner import run_jobs
+    from lstm_composer_plugin.train.jobrunner import SKIPPED, run_jobs
     from lstm_composer_plugin.train.trainer import require_training_libraries
 
     if any(j.pending for j in jobs):
         require_training_libraries()  # once here, not once per job in 19 logs
     outcome = run_jobs(jobs, args.out, parallel=args.jobs, say=lambda line: print(line, flush=True))
-    ran = [r for r in outcome.records if r.attempts and r.status != "skipped"]
+    ran = [r for r in outcome.records if r.attempts and r.status != SKIPPED]
     if outcome.interrupted:
         print(f"{PROG}: interrupted; run the same command again to resume the interrupted jobs "
               "(finished ones are skipped)", file=sys.stderr, flush=True)

@@ -98,8 +98,9 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
             keras.utils.set_random_seed(s.seed)
             model = build_model(run.config)
             if s.init_from:
-                load_initial_weights(model, s.init_from)
-                say(f"starting from the weights of {resolve_init(s.init_from)}")
+                start = resolve_init(s.init_from)
+                load_initial_weights(model, start)
+                say(f"starting from the weights of {start}")
         else:
             keras.utils.set_random_seed(s.seed + state.epoch)  # dropout masks differ from the first pass
 

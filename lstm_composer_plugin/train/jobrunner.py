@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from lstm_composer_plugin.train.checkpoints import read_json, write_json
+from lstm_composer_plugin.train.checkpoints import MODEL_FILE, read_json, write_json
 from lstm_composer_plugin.train.jobs import DONE, FRESH, PRETRAIN, STYLES, Job
 
 SUMMARY_FILE = "train-all.json"
@@ -166,7 +166,7 @@ def run_jobs(jobs: list[Job], out: str | os.PathLike[str], *, parallel: int | No
         f"with {threads} thread(s) each ({cores} cores); logs in {out}/<job>.log, summary in {summary.path}")
     for job in jobs:
         if not job.pending:
-            say(f"{_clock()} skip   {job.name}: done ({job.out / 'model.lstmc'} exists)")
+            say(f"{_clock()} skip   {job.name}: done ({job.out / MODEL_FILE} exists)")
     summary.write()
 
     outcome = Outcome(records=summary.records)
@@ -301,5 +301,5 @@ def _clock() -> str:
     return time.strftime("[%H:%M:%S]")
 
 
-__all__ = ["JOB_MEMORY", "SUMMARY_FILE", "JobRecord", "Outcome", "auto_parallel", "available_cores",
+__all__ = ["JOB_MEMORY", "SKIPPED", "SUMMARY_FILE", "JobRecord", "Outcome", "auto_parallel", "available_cores",
            "available_memory", "previous_jobs", "run_jobs"]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from lstm_composer_plugin.errors import UsageError
 from lstm_composer_plugin.train.checkpoints import MODEL_FILE, RUN_FILE
+from lstm_composer_plugin.train.settings import duration_option
 
 PROGRAM = "lstm-composer"
 PRETRAIN, STYLES = "pretrain", "styles"
@@ -121,11 +122,6 @@ def find_styles(root: Path) -> list[str]:
                   if p.is_dir() and not p.name.startswith(".") and has_midi(p))
 
 
-def duration_text(seconds: float) -> str:
-    """A time budget as ``train --time-budget`` reads it back (``16m``, ``90s``)."""
-    return f"{seconds / 60:g}m" if seconds % 60 == 0 else f"{seconds:g}s"
-
-
 def plan(root: str | os.PathLike[str], out: str | os.PathLike[str], *, styles: Sequence[str] | None = None,
          budget: float = DEFAULT_BUDGET, pretrain_budget: float = DEFAULT_PRETRAIN_BUDGET, pretrain: bool = True,
          extra: Sequence[str] = ()) -> list[Job]:
@@ -156,14 +152,14 @@ def plan(root: str | os.PathLike[str], out: str | os.PathLike[str], *, styles: S
     if pretrain:
         corpus_out = out_path / CORPUS_RUN
         argv = ["train", str(root_path), "--style", CORPUS_STYLE, "--out", str(corpus_out), *PRETRAIN_OPTIONS,
-                "--time-budget", duration_text(pretrain_budget), "--title", PRETRAIN_TITLE]
+                "--time-budget", duration_option(pretrain_budget), "--title", PRETRAIN_TITLE]
         jobs.append(_job(CORPUS_STYLE, PRETRAIN, argv, corpus_out, extra))
         init = ["--init-from", str(corpus_out), "--lr", FINE_TUNE_LR]
     for style in chosen:
         title, description = STYLE_TEXT.get(style, (style, ""))
         style_out = out_path / style
         argv = ["train", str(root_path / style), "--style", style, "--out", str(style_out), *init,
-                "--time-budget", duration_text(budget), "--title", title]
+                "--time-budget", duration_option(budget), "--title", title]
         if description:
             argv += ["--description", description]
         jobs.append(_job(style, STYLES, argv, style_out, extra))
@@ -185,4 +181,4 @@ def _check_out_outside(root: Path, out: Path) -> None:
 
 
 __all__ = ["CORPUS_RUN", "CORPUS_STYLE", "DONE", "FRESH", "INTERRUPTED", "PRETRAIN", "PROGRAM", "STAGES", "STYLES",
-           "STYLE_TEXT", "Job", "duration_text", "find_styles", "has_midi", "plan", "run_state"]
+           "STYLE_TEXT", "Job", "find_styles", "has_midi", "plan", "run_state"]

@@ -190,17 +190,22 @@ class TrainSettings(NetworkSettings):
 RESUMABLE = tuple(f.name for f in fields(TrainSettings) if f.metadata.get("resumable"))
 
 
+def duration_option(seconds: float) -> str:
+    """A duration as a ``kind="duration"`` option reads it back (``16m``, ``90s``)."""
+    return f"{seconds / 60:g}m" if seconds % 60 == 0 else f"{seconds:g}s"
+
+
 def default_text(f: Any) -> str:
     """How the help shows a field's default: the value, or what ``AUTO`` makes of it."""
     if f.metadata.get("auto"):
         return f.metadata["auto"]
     value = f.default_factory() if f.default is MISSING else f.default
     if f.metadata.get("kind") == "duration" and value:
-        return f"{value / 60:g}m" if value % 60 == 0 else f"{value:g}s"
+        return duration_option(value)
     if isinstance(value, list):
         return ",".join(map(str, value))
     return "" if value == "" else str(value)
 
 
 __all__ = ["AUTO", "DISTRIBUTE", "ENCODINGS", "INPUTS", "KEY_MODES", "RECIPES", "RESUMABLE", "NetworkConfig", "NetworkSettings",
-           "TrainSettings", "default_text", "setting"]
+           "TrainSettings", "default_text", "duration_option", "setting"]

@@ -47,23 +47,24 @@ def resolve_init(path: str | Path) -> Path:
     return state
 
 
-def load_initial_weights(model: Any, path: str | Path) -> None:
-    """Copy the weights of the network in ``path`` (``resolve_init``) into ``model``, layer by layer by name."""
-    source = ck.load_keras_state(resolve_init(path))
-    theirs = {layer.name: layer for layer in source.layers}
+def load_initial_weights(model: Any, state: str | Path) -> None:
+    """Copy the weights of the network in ``state`` (a ``state.keras``, as ``resolve_init`` finds it)
+    into ``model``, layer by layer by name."""
+    source = ck.load_keras_state(state)
+    theirs = {layer.name: layer.get_weights() for layer in source.layers}
     for layer in model.layers:
         mine = layer.get_weights()
         if not mine:
             continue
-        other = theirs.get(layer.name)
+        weights = theirs.get(layer.name)
         shapes = [w.shape for w in mine]
-        their_shapes = [w.shape for w in other.get_weights()] if other is not None else None
+        their_shapes = [w.shape for w in weights] if weights is not None else None
         if shapes != their_shapes:
             raise UsageError(
-                f"{path}: its network does not fit this run's (layer {layer.name}: {their_shapes or 'missing'} "
+                f"{state}: its network does not fit this run's (layer {layer.name}: {their_shapes or 'missing'} "
                 f"against {shapes}); fine-tune with the same widths and encoding"
             )
-        layer.set_weights(other.get_weights())
+        layer.set_weights(weights)
 
 
 __all__ = ["load_initial_weights", "resolve_init"]
