@@ -152,6 +152,12 @@ def add_compose_command(sub: Any, parents: Sequence[argparse.ArgumentParser]) ->
                    help="compose N variations at once (FILE-2.mid, FILE-3.mid, ...)")
     p.add_argument("--primer", type=Path, metavar="FILE", help="a MIDI file to continue")
     p.add_argument("--tempo", type=positive_float, metavar="BPM", help="beats per minute")
+    p.add_argument("--density", type=positive_float, metavar="D",
+                   help="about D notes (onsets) per quarter note in every bar, e.g. 0.8 calm, 2.5 busy "
+                        "(models with bar controls)")
+    p.add_argument("--chords", metavar="'I vi IV V'",
+                   help="the chord of each bar as roman numerals in the composition's key, repeated to "
+                        "the end (models with bar controls; i iv V7 i is minor)")
     p.add_argument("--png", action="store_true",
                    help="also draw a piano roll next to the MIDI file (needs matplotlib)")
     p.add_argument("--audio", action="store_true",
@@ -174,12 +180,20 @@ def run_compose(host: Host, args: argparse.Namespace, con: Console) -> int:
         raise CommandLineError(f"output folder {str(args.output.parent)!r} does not exist")
     options = ComposeOptions.from_namespace(args)
     bars = con.progress()
+    noted = len(host.warnings)
     try:
         result = host.compose(style or "", options, progress=bars, plugin=args.plugin)
     except NoAnswerError as exc:
-        known = sorted({s.name for s in host.list_styles(offline=True)})
+        # What the plugins said while declining (e.g. how to set up a catalogue) belongs to this
+        # one error line, not to warnings of their own.
+        notes = [w.line() for w in host.warnings[noted:]]
+        del host.warnings[noted:]
+        # As the compose itself was asked: offline only if the user said so (else the catalogue just
+        # fetched, or its fresh cache, answers without a warning about being offline).
+        known = sorted({s.name for s in host.list_styles(offline=bool(args.offline))})
         hint = f"; known styles: {', '.join(known)}" if known else ""
-        raise NoAnswerError(exc.hook, f"{exc}{hint}") from exc
+        said = f" ({'; '.join(notes)})" if notes else ""
+        raise NoAnswerError(exc.hook, f"{exc}{hint}{said}") from exc
     finally:
         bars.close()
     if con.json:

@@ -21,16 +21,18 @@ from .results import HookFailure, Progress, jsonable
 
 
 def format_size(n: int | float | None) -> str:
-    """Bytes for people, in binary multiples as tqdm's bars show them: ``3.7 MB``, ``512 B``."""
+    """Bytes for people in SI units, as the progress bars, the page and the docs give them:
+    ``3.9 MB`` is 3,850,488 bytes, ``512 B``. One unit everywhere (a "MB" that meant MiB read
+    5 % small)."""
     if n is None:
         return "-"
-    if n < 1024:
+    if n < 1000:
         return f"{int(n)} B"
-    size = n / 1024
-    for unit in ("KB", "MB"):
-        if size < 1024:
+    size = n / 1000
+    for unit in ("kB", "MB"):
+        if size < 1000:
             return f"{size:.1f} {unit}"
-        size /= 1024
+        size /= 1000
     return f"{size:.1f} GB"
 
 
@@ -138,7 +140,7 @@ class ProgressBars:
             desc=progress.stage,
             unit=progress.unit or "it",
             unit_scale=is_bytes,
-            unit_divisor=1024 if is_bytes else 1000,
+            unit_divisor=1000,  # SI: the same MB as format_size, the page and the docs
             file=stream,
             disable=None,  # tqdm's rule: draw only on a terminal
             **_width(stream),

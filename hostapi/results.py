@@ -78,6 +78,9 @@ class ComposeOptions(_Record):
     variations: int = 1
     primer: Path | None = None
     tempo: float | None = None  # bpm
+    # Bar-level steering, for plugins that plan bars (the note models with controls):
+    density: float | None = None  # about this many onsets per quarter note in every bar
+    chords: str | None = None  # roman numerals in the composition's key, repeated: "I vi IV V"
     png: bool = False
     audio: bool = False  # also render the piece as audio (WAV) beside the MIDI
     offline: bool = False

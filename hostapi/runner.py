@@ -54,6 +54,10 @@ def run(
     Commands in ``host_commands`` run through the host ``make_host`` builds; any other
     command runs as ``args.func(args)`` (a plugin's own command, such as ``train``).
     """
+    if not argv:  # no command at all: show the commands, as --help does (and exit as a usage error)
+        parser.print_help(sys.stderr)
+        print(f"{parser.prog}: error: a COMMAND is required (see the list above)", file=sys.stderr)
+        return ExitCode.USAGE
     try:
         args = parser.parse_args(list(argv))
     except CommandLineError as exc:
@@ -88,6 +92,9 @@ def run(
         return ExitCode.USAGE
     except HostError as exc:
         error, code = exc, exc.exit_code
+    except UserError as exc:  # the host's own commands (serve: a port in use) fail as plugins do
+        con.error(str(exc), exc.exit_code)
+        return int(exc.exit_code)
     except KeyboardInterrupt:
         con.error("interrupted", ExitCode.INTERRUPTED)
         return ExitCode.INTERRUPTED

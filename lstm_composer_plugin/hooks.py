@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from pathlib import Path
 
 from hostapi import hookimpl
@@ -66,6 +67,7 @@ def compose(
         try:
             path = locate_model(style, offline=options.offline, progress=progress)
         except UnknownStyleError:
+            _hint_catalogue(warn)
             return None  # not a style of ours: another plugin may know it
     if options.seed is None:  # chosen here so that the default file name is known in advance
         seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
@@ -82,12 +84,25 @@ def compose(
     return result
 
 
+def _hint_catalogue(warn: WarnCallback) -> None:
+    """Where a style may be missing only because no catalogue is set up, say how to set one up."""
+    from lstm_composer_plugin.models import catalogue_hint
+
+    hint = catalogue_hint()
+    if hint:
+        warn(hint)
+
+
 def _check_request(style: str, options: ComposeOptions) -> None:
     """What can be refused before any model is read or downloaded."""
     from hostapi.commands import STYLE_NAME
+    from lstm_composer_plugin.compose.composer import check_options
 
     if style and not STYLE_NAME.fullmatch(style):
         raise UsageError(f"{style!r} is not a style name (letters, digits, '.', '_' and '-')")
+    check_options(options)  # every bound (variations, length, seed, ...) before anything is read
+    if options.out_path is not None:
+        _writable_folder(Path(options.out_path).parent)
     if options.png and not _have_matplotlib():
         raise ComposerError(
             "--png needs matplotlib, which is not installed "
@@ -97,6 +112,18 @@ def _check_request(style: str, options: ComposeOptions) -> None:
         from lstm_composer_plugin.compose.audio import check_audio
 
         check_audio()
+
+
+def _writable_folder(folder: Path) -> None:
+    """Refuse an output folder that is missing or cannot be written to, before composing."""
+    if not folder.is_dir():
+        raise UsageError(f"output folder '{folder}' does not exist")
+    try:  # a real probe: permission bits say nothing for root, or on a read-only mount
+        fd, probe = tempfile.mkstemp(prefix=".lstm-composer-probe-", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"output folder '{folder}' is not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _have_matplotlib() -> bool:

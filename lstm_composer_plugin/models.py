@@ -127,6 +127,18 @@ def open_store(offline: bool = False, **kwargs: Any) -> model_store.Store:
                                  offline=True if offline else None, **kwargs)
 
 
+def catalogue_hint() -> str | None:
+    """How to get more styles when no catalogue is configured (None when one is)."""
+    try:
+        store = open_store()
+    except Exception:  # noqa: BLE001 (a bad configuration is reported where it is used)
+        return None
+    if store.catalogue_url is not None:
+        return None
+    return (f"no catalogue configured, so only installed styles compose: set {model_store.config.ENV_CATALOGUE} "
+            "(or \"catalogue\" in the config file) to a catalogue's URL for the others (docs/store.md)")
+
+
 # ------------------------------------------------------------------------------------ queries
 
 

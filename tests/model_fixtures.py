@@ -177,6 +177,7 @@ def random_note_model(
     embedding_dim: int = 8,
     seed: int = 0,
     key_mode: str = "normalise",
+    controls: bool = False,
 ) -> Path:
     """A note-level model file with random weights (NumPy only, no TensorFlow), in the layer
     layout ``train.export`` writes, with everything compose needs: the encoding record with the
@@ -190,7 +191,7 @@ def random_note_model(
     from lstm_composer_plugin.music.notes import NoteEncoding, NoteVocabulary, tokenize_note_pieces
     from lstm_composer_plugin.music.profile import NoteRecord, style_profile
 
-    enc = NoteEncoding(key_mode=key_mode)
+    enc = NoteEncoding(key_mode=key_mode, controls=controls)
     train, val = note_slice(style, n_train, n_val)
     tokens, offsets = tokenize_note_pieces(train, enc)
     n_vocab = len(NoteVocabulary(enc))
@@ -232,7 +233,7 @@ def random_note_model(
         "style": style,
         "title": f"{style} (random note model)",
         "description": "random weights, for tests",
-        "model_id": f"{style}-notes-test",
+        "model_id": f"{style}-notes{'-controls' if controls else ''}-test",
         "epoch": 1,
         "chosen": True,
         "layers": layers,
@@ -248,3 +249,9 @@ def random_note_model(
 def note_model(tmp_path_factory) -> Path:
     """A random-weight note-level bach model (no TensorFlow needed)."""
     return random_note_model(tmp_path_factory.mktemp("notes") / "bach-notes.lstmc")
+
+
+@pytest.fixture(scope="session")
+def control_model(tmp_path_factory) -> Path:
+    """A random-weight note-level bach model with bar controls (no TensorFlow needed)."""
+    return random_note_model(tmp_path_factory.mktemp("controls") / "bach-controls.lstmc", controls=True)

@@ -321,7 +321,7 @@ class _Catalogue:
 
     @hookimpl
     def list_styles(self, offline):
-        big = StyleInfo(name="mozart", title="Mozart", needs_download=True, size_bytes=23 * 2**20)
+        big = StyleInfo(name="mozart", title="Mozart", needs_download=True, size_bytes=23_000_000)
         return [] if offline else [big]
 
 

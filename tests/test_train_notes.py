@@ -71,6 +71,7 @@ def test_cli_help_comes_from_the_settings_record():
 
 
 def test_key_augmentation_transposes_each_chunk_within_the_pitch_range(chorales):
+    from lstm_composer_plugin.music.controls import N_CHORDS, QUALITIES
     from lstm_composer_plugin.music.corpus import load_corpus
     from lstm_composer_plugin.music.notes import NoteEncoding, token_table
     from lstm_composer_plugin.train.dataset import chunk_starts
@@ -80,11 +81,12 @@ def test_key_augmentation_transposes_each_chunk_within_the_pitch_range(chorales)
     corpus = load_corpus(chorales)
     tokens_of = NoteTokens.build(TrainSettings(key_mode="augment"), corpus, range(6), [])
     tokens, _ = tokens_of.tokenize(corpus, range(6))
-    enc = NoteEncoding(key_mode="augment")
+    enc = tokens_of.enc
+    assert enc == NoteEncoding(key_mode="augment", controls=True)  # bar controls are the default
     t = token_table(enc)
     aug = KeyAugmenter(enc)
     # A narrow range makes the limits bite: the chorales span about three octaves.
-    narrow = NoteEncoding(key_mode="augment", pitch_low=36, pitch_high=84)
+    narrow = NoteEncoding(key_mode="augment", pitch_low=36, pitch_high=84, controls=True)
     assert KeyAugmenter(narrow).table.shape == (13, token_table(narrow).size)
     rng = np.random.default_rng(0)
     starts = chunk_starts(len(tokens), 48, rng)
@@ -97,7 +99,11 @@ def test_key_augmentation_transposes_each_chunk_within_the_pitch_range(chorales)
             shift = int(row) - aug.max_shift
             is_p = (chunk >= t.p0) & (chunk < t.d0)
             assert np.array_equal(moved[is_p] - chunk[is_p], np.full(is_p.sum(), shift))  # no clipping
-            assert np.array_equal(moved[~is_p], chunk[~is_p])
+            # Chord controls move with the notes (roots by the same shift), all else stays.
+            is_ch = (chunk >= t.ch0) & (chunk < t.ch0 + N_CHORDS - 1)
+            roots = (chunk[is_ch] - t.ch0) // len(QUALITIES)
+            assert np.array_equal((moved[is_ch] - t.ch0) // len(QUALITIES), (roots + shift) % 12)
+            assert np.array_equal(moved[~is_p & ~is_ch], chunk[~is_p & ~is_ch])
         shifts += (rows - aug.max_shift).tolist()
     assert min(shifts) == -6 and max(shifts) == 6  # every key, fresh per chunk and epoch
 
@@ -122,8 +128,10 @@ def test_a_note_model_trains_validates_in_bits_per_note_and_exports_what_compose
 
     corpus = load_corpus(run["corpus_dir"])
     val = [corpus.pieces[corpus.names.index(n)] for n in run["corpus"]["val_pieces"]]
-    stream, _ = tokenize_note_pieces(val, NoteEncoding())
-    ratio = (len(stream) - 1) / count_notes(stream, NoteEncoding()) / math.log(2)
+    enc = NoteEncoding.from_dict(run["encoding"])
+    assert enc.controls  # the bar controls are the default and counted in the stream
+    stream, _ = tokenize_note_pieces(val, enc)
+    ratio = (len(stream) - 1) / count_notes(stream, enc) / math.log(2)
     assert h["val_bits_per_note"][-1] == pytest.approx(h["val_loss"][-1] * ratio, rel=1e-6)
     mf = load_model(result.model_path)
     m = mf.manifest

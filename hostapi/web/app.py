@@ -163,6 +163,15 @@ def _float(body: dict[str, Any], key: str, low: float, high: float) -> float | N
     return number
 
 
+def _text(body: dict[str, Any], key: str, longest: int = 400) -> str | None:
+    value = body.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > longest:
+        raise BadRequest(f"{key} must be text of at most {longest} characters, not {value!r}")
+    return value.strip() or None
+
+
 def _name(value: Any, what: str = "style") -> str:
     if not isinstance(value, str) or not NAME.match(value):
         raise BadRequest(f"{what} must be a name like 'bach' (letters, digits, _ . + -), "
@@ -180,7 +189,8 @@ def _only(body: Any, allowed: set[str]) -> dict[str, Any]:
     return body
 
 
-COMPOSE_FIELDS = {"style", "length", "seconds", "temperature", "seed", "variations", "audio", "png"}
+COMPOSE_FIELDS = {"style", "length", "seconds", "temperature", "seed", "variations", "audio", "png",
+                  "density", "chords"}
 
 
 def compose_options(body: Any, out_dir: Path) -> tuple[str, ComposeOptions]:
@@ -194,6 +204,8 @@ def compose_options(body: Any, out_dir: Path) -> tuple[str, ComposeOptions]:
         seed=_int(body, "seed", 0, 2**31 - 1),
         temperature=_float(body, "temperature", 0.05, 5),
         variations=_int(body, "variations", 1, 16) or 1,
+        density=_float(body, "density", 0.05, 16),
+        chords=_text(body, "chords"),
         png=bool(body.get("png", True)),
         audio=bool(body.get("audio", False)),
     )

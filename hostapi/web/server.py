@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib.util
 import os
 import secrets
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hostapi import Host
+from hostapi.errors import BadValueError, UnavailableError
 
 WEB_EXTRA = "pip install 'lstm-composer-plugin[web]'"
 LOOPBACK = "127.0.0.1"  # never another interface: the page can compose and delete models
@@ -63,7 +65,10 @@ def bind_loopback(port: int = 0) -> socket.socket:
         sock.bind((LOOPBACK, port))
     except OSError as exc:
         sock.close()
-        raise OSError(f"cannot listen on {LOOPBACK}:{port} ({exc.strerror or exc})") from None
+        if exc.errno == errno.EADDRINUSE:
+            raise BadValueError(f"port {port} on {LOOPBACK} is in use: choose another with --port N, "
+                             "or leave --port out for any free one") from None
+        raise UnavailableError(f"cannot listen on {LOOPBACK}:{port} ({exc.strerror or exc})") from None
     sock.listen(128)
     return sock
 

@@ -93,7 +93,11 @@ def run_corpus_inspect(args: argparse.Namespace) -> int:
             f"covering {summary['coverage']:.1%} of events "
             "(the rest fall back to their nearest neighbour)"
         )
-    return ExitCode.OK if corpus.pieces else ExitCode.FAILURE
+    if not corpus.pieces:
+        why = f"none of its {summary['files_skipped']} MIDI files could be read" if corpus.files else "no MIDI files in it"
+        print(f"{PROG}: error: {args.path}: {why} (.mid/.midi, searched in subfolders too)", file=sys.stderr)
+        return ExitCode.FAILURE
+    return ExitCode.OK
 
 
 def _plugin_host(args: argparse.Namespace) -> Host:

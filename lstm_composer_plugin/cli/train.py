@@ -18,6 +18,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from hostapi.commands import style_name
+
 
 def _settings_options() -> list[tuple[str, str, Any, dict[str, Any]]]:
     """(flag, field, parser, metadata) of every TrainSettings field: the options come from the record."""
@@ -35,7 +37,8 @@ def _settings_options() -> list[tuple[str, str, Any, dict[str, Any]]]:
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="train the LSTM of one style on a folder of MIDI files")
     p.add_argument("corpus", metavar="CORPUS_DIR", help="folder of MIDI files (searched recursively)")
-    p.add_argument("--style", required=True, help="style id of the model (e.g. bach)")
+    p.add_argument("--style", required=True, type=style_name,
+                   help="style id of the model (e.g. bach): letters, digits, '.', '_' and '-', as compose takes it")
     p.add_argument("--out", required=True, help="run folder: checkpoints, graphs, metrics.json, model.lstmc")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest saved state (checkpoint or snapshot)")
     p.add_argument("--epoch", type=_epoch, default=None, metavar="N|auto",
@@ -100,6 +103,9 @@ def run_train(args: argparse.Namespace) -> int:
                 if getattr(args, dest, None) is not None}
 
     def say(line: str) -> None:
+        if line.startswith("warning: "):  # docs/errors.md: "lstm-composer: warning: ...", on stderr
+            print(f"lstm-composer: {line}", file=sys.stderr, flush=True)
+            return
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
 
     try:

@@ -42,6 +42,7 @@ from lstm_composer_plugin.compose.sampling import SamplingSettings
 from lstm_composer_plugin.errors import ComposerError, UsageError
 from lstm_composer_plugin.modelfile import ModelFile, load_model
 from lstm_composer_plugin.models import locate_model
+from lstm_composer_plugin.music.controls import parse_chords
 from lstm_composer_plugin.music.midi import Note, Piece, read_midi, write_midi
 from lstm_composer_plugin.music.notes import is_note_encoding
 
@@ -50,6 +51,7 @@ DEFAULT_LENGTH = 500  # events, about the reference's 500 notes
 MAX_EVENTS = MAX_NOTES  # one cap for both encodings: events (event models) or notes (note models)
 DEFAULT_TEMPERATURE = 1.0
 MAX_VARIATIONS = 64
+MAX_DENSITY = 16.0  # onsets per quarter note: sixteenth-note triplets in every voice
 
 
 def compose(
@@ -224,6 +226,13 @@ def check_options(options: ComposeOptions) -> tuple[SamplingSettings, int, int]:
         raise UsageError(f"variations must be between 1 and {MAX_VARIATIONS}, not {options.variations}")
     if options.seed is not None and not 0 <= options.seed < 2**63:
         raise UsageError(f"seed must be a non-negative integer, not {options.seed}")
+    if options.density is not None and not (0 < options.density <= MAX_DENSITY):
+        raise UsageError(f"density must be above 0 and at most {MAX_DENSITY} onsets per quarter note, not {options.density}")
+    if options.chords:
+        try:
+            parse_chords(options.chords)
+        except ValueError as exc:
+            raise UsageError(f"chords: {exc}") from None
     settings = SamplingSettings(
         temperature=DEFAULT_TEMPERATURE if options.temperature is None else float(options.temperature),
         top_k=options.top_k,

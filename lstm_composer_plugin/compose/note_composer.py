@@ -28,6 +28,7 @@ from lstm_composer_plugin.compose.guards import MelodyGuards
 from lstm_composer_plugin.compose.sampling import Sample, SamplingSettings, sample
 from lstm_composer_plugin.errors import ModelFileError, UsageError
 from lstm_composer_plugin.modelfile import ModelFile
+from lstm_composer_plugin.music.controls import ControlPlan
 from lstm_composer_plugin.music.grammar import Grammar
 from lstm_composer_plugin.music.keys import Key, key_name, normalising_shift, piece_key, shift_to
 from lstm_composer_plugin.music.melody import MelodyIndex, longest_same_pitch, melody_of_tokens
@@ -36,11 +37,13 @@ from lstm_composer_plugin.music.notes import (
     BAR,
     SEP,
     NoteEncoding,
+    bar_report,
     count_notes,
     decode_tokens,
     encode_piece,
     first_time_signature,
     fold_time_signature,
+    opening_tokens,
     token_table,
     vocabulary,
 )
@@ -114,11 +117,12 @@ def compose_notes(
     """Sample ``variations`` note-level compositions; ``options.length`` counts notes.
 
     ``guard_overrides``: a host's ``options.extra`` ("max_run": same-pitch run, "copy_limit":
-    melodic notes; None switches one off); ``stats``: the manifest's style histograms."""
+    melodic notes, "harmony": the style's harmony rates pulled toward; None switches one off); ``stats``: the manifest's style histograms."""
     enc, prof = nm.encoding, nm.profile
     primer = note_primer(nm, primer_piece, seed, variations)
+    plan = control_plan(nm, options, path=None)
     # Each row's metre comes from its primer's TS token; the grammar's own is only the fallback.
-    grammar = Grammar(enc, time_signature=primer.time_signatures[0], max_chord=max(1, prof.max_chord))
+    grammar = Grammar(enc, time_signature=primer.time_signatures[0], max_chord=max(1, prof.max_chord), plan=plan)
     guards = MelodyGuards(
         index=nm.melody,
         copy_limit=guard_overrides.get("copy_limit", prof.melodic_copy_limit),
@@ -148,6 +152,7 @@ def compose_notes(
         until_notes=until_notes,
         until_steps=until_steps,
         progress=progress,
+        harmony=_harmony(prof.harmony, guard_overrides),
     )
     takes = []
     context = primer.context
@@ -167,6 +172,29 @@ def compose_notes(
         report = note_report(tokens, smp, nm, guards, primer.keys[k], stats)
         takes.append(NoteTake(tokens, notes, smp, primer.keys[k], report))
     return takes, primer
+
+
+def _harmony(rates: dict[str, float], overrides: dict[str, Any]) -> dict[str, float]:
+    """The style's harmony rates to pull toward; ``extra={"harmony": None}`` switches the pull off,
+    a list of names keeps only those (for measuring what each does)."""
+    if "harmony" not in overrides:
+        return rates
+    keep = overrides["harmony"]
+    return {} if keep is None else {k: v for k, v in rates.items() if k in set(keep)}
+
+
+def control_plan(nm: NoteModel, options: Any, path: Path | None = None) -> ControlPlan | None:
+    """The user's ``density`` and ``chords`` as a plan the grammar holds the bars to (or None)."""
+    density, chords = getattr(options, "density", None), getattr(options, "chords", None)
+    if density is None and not chords:
+        return None
+    if not nm.encoding.controls:
+        raise UsageError("--density and --chords need a model trained with bar controls; this one has none "
+                         "(fetch the style's current model, or retrain it)")
+    try:
+        return ControlPlan.from_options(density, chords)
+    except ValueError as exc:
+        raise UsageError(f"chords: {exc}") from None
 
 
 OCTAVE_MOVE_GAP = 8  # semitones
@@ -218,7 +246,7 @@ def note_primer(nm: NoteModel, piece: Piece | None, seed: int, variations: int) 
         w = np.array([prof.keys[t] for t in tonics], dtype=np.float64)
         krng = np.random.default_rng([seed, 0x4B45])
         keys = [shift_to(int(t)) for t in krng.choice(tonics, size=variations, p=w / w.sum())]
-    opening = [[table.ts_token(ts), BAR, table.pos_token(k)] for ts, k in zip(time_signatures, positions, strict=True)]
+    opening = [opening_tokens(enc, ts, k) for ts, k in zip(time_signatures, positions, strict=True)]
     return NotePrimer(
         tokens=np.array([[SEP, *o] for o in opening], dtype=np.int64),
         opening=opening,
@@ -284,6 +312,9 @@ def note_report(
             **smp.guard_stats.to_dict(),
         },
     }
+    if enc.controls:
+        ts = first_time_signature(tokens, enc) or nm.profile.time_signature
+        report["bar_controls"] = bar_report(tokens, enc, ts)
     if nm.melody is not None and len(melody) > 1:
         match = nm.melody.longest_match(melody)
         report["longest_borrowed_melody"] = match.length

@@ -26,11 +26,12 @@ from lstm_composer_plugin.compose.guards import (
     MelodyGuardState,
 )
 from lstm_composer_plugin.errors import UsageError
-from lstm_composer_plugin.music.grammar import Grammar, GrammarState
+from lstm_composer_plugin.music.grammar import Grammar, GrammarState, harmony_context
 from lstm_composer_plugin.music.notes import token_table
 from lstm_composer_plugin.music.tokens import SEP
 
 PENALTY_WINDOW = 16  # the repetition penalty looks at this many recent events
+PULL_ROUNDS = 4  # rounds of fitting the style's harmony and voice rates together
 
 
 @dataclass
@@ -100,6 +101,7 @@ def sample(
     grammar: Grammar | None = None,
     melody_guards: MelodyGuards | None = None,
     until_notes: int | None = None,
+    harmony: dict[str, float] | None = None,
 ) -> list[Sample]:
     """Sample ``batch`` sequences of at most ``n_events`` tokens each.
 
@@ -115,7 +117,9 @@ def sample(
     after its ``until_notes``-th note (counting the primer's), or at the first bar line at or past
     ``until_steps`` grid steps.
     ``melody_guards`` then guard the melody note (the first pitch at each position) instead of
-    ``guards`` guarding whole tokens.
+    ``guards`` guarding whole tokens. ``harmony`` (a style profile's ``notes.harmony_rates``, for
+    models with bar controls) pulls each pitch toward the style's rates of chord tones and away
+    from semitone clashes, where the network's own distribution falls short of them.
     """
     settings = settings or SamplingSettings()
     settings.validate()
@@ -133,7 +137,7 @@ def sample(
 
     rngs = [np.random.default_rng([int(seed), row]) for row in range(batch)]
     guard_states = [GuardState(guards) for _ in range(batch)] if guards is not None else None
-    rows = [_NoteRow.start(grammar, melody_guards) for _ in range(batch)] if grammar is not None else None
+    rows = [_NoteRow.start(grammar, melody_guards, harmony) for _ in range(batch)] if grammar is not None else None
     history: list[list[int]] = [[] for _ in range(batch)]  # music since the last separator
     for row in range(batch):
         for t in primer[row].tolist():
@@ -145,6 +149,8 @@ def sample(
                 guard_states[row].push(t)
             if rows:
                 rows[row].push(t)
+        if rows:
+            rows[row].grammar.start_plan()  # the user's plan holds for the bars composed from here
 
     out: list[list[int]] = [[] for _ in range(batch)]
     done = np.zeros(batch, dtype=bool)
@@ -190,14 +196,19 @@ class _NoteRow:
 
     grammar: GrammarState
     melody: MelodyGuardState | None
+    harmony: dict[str, float] | None = None
+    p0: int = 0  # first pitch token
+    n_pitches: int = 0
 
     @classmethod
-    def start(cls, grammar: Grammar, guards: MelodyGuards | None) -> _NoteRow:
+    def start(cls, grammar: Grammar, guards: MelodyGuards | None,
+              harmony: dict[str, float] | None = None) -> _NoteRow:
         state = grammar.start()
-        table = token_table(grammar.encoding)
-        n_pitches = grammar.encoding.pitch_high - grammar.encoding.pitch_low + 1
-        melody = MelodyGuardState(guards, table.p0, grammar.encoding.pitch_low, n_pitches) if guards else None
-        return cls(state, melody)
+        enc = grammar.encoding
+        table = token_table(enc)
+        n_pitches = enc.pitch_high - enc.pitch_low + 1
+        melody = MelodyGuardState(guards, table.p0, enc.pitch_low, n_pitches) if guards else None
+        return cls(state, melody, harmony if harmony and enc.controls else None, table.p0, n_pitches)
 
     def push(self, tok: int) -> None:
         if tok == SEP and self.melody is not None:
@@ -243,6 +254,8 @@ def _draw(
         temperature *= _guard(z, m.loop_block(), m.copy_blocks(), m.stats, m.heat)
 
     z = z / temperature
+    if note_row is not None and note_row.harmony and note_row.grammar.phase in ("pos", "d"):
+        _pull_toward_style(z, note_row)
     if settings.top_k is not None and settings.top_k < len(z):
         kth = np.partition(z, -settings.top_k)[-settings.top_k]
         z[z < kth] = -np.inf
@@ -259,6 +272,44 @@ def _draw(
     # Inverse-CDF draw: one uniform number per event, the same on every platform.
     cdf = np.cumsum(p)
     return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(p) - 1))
+
+
+def _pull_toward_style(z: np.ndarray, row: _NoteRow) -> None:
+    """Reweight the pitch tokens of ``z`` (logits after temperature, in place) toward the style's
+    rates (``grammar.harmony_rates``): for each property of the pitch about to be written (a tone
+    of the bar's chord, fitting what sounds, near the voice's last note), the share of the
+    probability on pitches that have it is raised to the style's rate where it falls short.
+
+    The network's own choice stands where it already meets the style: only a shortfall is made
+    up, by scaling the two groups' probabilities (their order within a group is the network's).
+    """
+    zp = z[row.p0 : row.p0 + row.n_pitches]  # a view: changed in place
+    ok = np.isfinite(zp)
+    if not ok.any():
+        return
+    wanted = [(member, row.harmony[name]) for name, member in harmony_context(row.grammar).items()
+              if name in row.harmony]
+    # One property's rescaling can undo another's: a few rounds of proportional fitting meet
+    # them together where they can be met together (in practice the third round changes little).
+    for _ in range(PULL_ROUNDS):
+        for member, rate in wanted:
+            _at_least(zp, ok, member, rate)
+
+
+def _at_least(zp: np.ndarray, ok: np.ndarray, member: np.ndarray, rate: float) -> None:
+    """Make the probability share of ``member`` among the allowed pitch logits ``zp`` at least ``rate``."""
+    m = member & ok
+    rest = ~member & ok
+    if not m.any() or not rest.any():
+        return
+    top = zp[ok].max()
+    p_m, p_r = np.exp(zp[m] - top).sum(), np.exp(zp[rest] - top).sum()
+    share = p_m / (p_m + p_r)
+    rate = min(rate, 0.999)
+    if share >= rate:
+        return
+    zp[m] += np.log(rate / share)
+    zp[rest] += np.log((1.0 - rate) / (1.0 - share))
 
 
 def _guard(z: np.ndarray, loop: int | None, copies: np.ndarray, stats: GuardStats, heat: float) -> float:

@@ -6,17 +6,32 @@
                    │       bar at most)  └─► TS (only if time signatures may change)
 
 Positions stay inside the bar's length (the time signature's), rise within a bar, and a chord is
-written highest note first, at most ``max_chord`` notes. ``GrammarState`` also keeps the count of
+written highest note first, at most ``max_chord`` notes.
+
+With bar-level controls (``NoteEncoding.controls``) every ``BAR`` is followed by ``DEN CH TEX``
+before its first position; the density class then bounds the bar: only classes a bar of this
+length can have are offered, no position past the class's most onsets, no bar line before its
+fewest (and no position so late that the fewest no longer fit). A ``ControlPlan`` (the user's
+density and chords) fixes the tokens of the bars composed after ``start_plan``. ``GrammarState`` also keeps the count of
 notes and the time reached (for ``--length`` in notes and ``--seconds``), and tells which pitch
 is the melody note (the first one at its position) for the melodic guards.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from lstm_composer_plugin.music.controls import (
+    NO_CHORD,
+    ControlPlan,
+    chord_tones,
+    feasible_classes,
+    fitting_pitch_classes,
+    onset_bounds,
+)
 from lstm_composer_plugin.music.notetable import (
     BAR,
     SEP,
@@ -34,6 +49,7 @@ class Grammar:
     max_chord: int = 4
     allow_ts: bool = False  # time signature changes after the first bar (composing: no)
     max_empty_bars: int = 1
+    plan: ControlPlan | None = None  # the user's density and chords, for bars after ``start_plan``
 
     def start(self) -> GrammarState:
         return GrammarState(self)
@@ -42,7 +58,7 @@ class Grammar:
 @dataclass
 class GrammarState:
     grammar: Grammar
-    phase: str = "start"  # start | ts | bar | pos | p | d
+    phase: str = "start"  # start | ts | den | ch | tex (controls awaited) | bar | pos | p | d
     bar_start: int | None = None
     bar_len: int = 0
     next_len: int = 0
@@ -52,6 +68,14 @@ class GrammarState:
     empty_bars: int = 0
     notes: int = 0
     seen_ts: bool = False
+    onsets: int = 0  # positions written in the current bar
+    fewest: int = 0  # the bar's density bounds (controls only)
+    most: int = 1 << 30
+    planned: int | None = None  # bars described since ``start_plan`` (None: no plan in force)
+    bar_chord: int | None = None  # the current bar's chord control (an index of ``music.controls``)
+    onset_pitches: list[int] = field(default_factory=list)  # pitches already written at this position
+    held: list[tuple[int, int]] = field(default_factory=list)  # (end step, pitch) of notes begun earlier
+    previous_onset: list[int] = field(default_factory=list)  # the last onset's pitches, melody first
     _table: TokenTable | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -67,6 +91,17 @@ class GrammarState:
     def melody_next(self) -> bool:
         """Whether the next pitch is a melody note (the first, highest one at its position)."""
         return self.phase == "pos"
+
+    def start_plan(self) -> None:
+        """From here on, bars follow the grammar's ``plan`` (called once the primer is in)."""
+        if self.grammar.plan is not None:
+            self.planned = 0
+
+    def _plan_bounds(self) -> tuple[int, int] | None:
+        plan = self.grammar.plan
+        if plan is None or self.planned is None:
+            return None
+        return plan.bounds(self.bar_len, self.grammar.encoding.grid)
 
     def push(self, tok: int) -> int | None:
         """Record a token (sampled or primer); returns the melody pitch if it was one."""
@@ -86,18 +121,52 @@ class GrammarState:
             self.empty_bars = self.empty_bars + 1 if self.phase == "bar" else 0
             self.bar_start = 0 if self.bar_start is None else self.bar_start + self.bar_len
             self.bar_len = self.next_len
-            self.pos, self.phase = -1, "bar"
+            self.pos, self.onsets = -1, 0
+            self.fewest, self.most = 0, 1 << 30
+            self._settle()
+            self.bar_chord = None
+            self.phase = "den" if self.grammar.encoding.controls else "bar"
+        elif kind == "DEN":
+            bounds = self._plan_bounds() or onset_bounds(tok - t.den0, self.bar_len, self.grammar.encoding.grid)
+            self.fewest, self.most = bounds
+            if self.planned is not None:
+                self.planned += 1
+            self.phase = "ch"
+        elif kind == "CH":
+            self.bar_chord = tok - t.ch0
+            self.phase = "tex"
+        elif kind == "TEX":
+            self.phase = "bar"
         elif kind == "POS":
             self.pos, self.chord, self.last_pitch, self.phase = tok - t.pos0, 0, -1, "pos"
+            self.onsets += 1
+            self._settle()
         elif kind == "P":
             if self.phase == "pos":
                 melody = tok - t.p0 + self.grammar.encoding.pitch_low
             self.chord += 1
             self.notes += 1
+            self.onset_pitches.append(tok - t.p0 + self.grammar.encoding.pitch_low)
             self.last_pitch, self.phase = tok, "p"
         elif kind == "D":
+            if self.phase == "p" and self.onset_pitches:
+                self.held.append((self.now + self.grammar.encoding.durations[tok - t.d0], self.onset_pitches[-1]))
             self.phase = "d"
         return melody
+
+    def _settle(self) -> None:
+        """At a new position or bar line (``now`` already moved): notes that ended drop out."""
+        if self.onset_pitches:
+            self.previous_onset = self.onset_pitches
+        self.onset_pitches = []
+        now = self.now
+        self.held = [h for h in self.held if h[0] > now]
+
+    def sounding(self) -> list[int]:
+        """Pitches sounding at the current position: notes begun earlier and still held, and the
+        ones already written at this position (each note joins at its duration token)."""
+        now = self.now
+        return [p for end, p in self.held if end > now]
 
     def allowed(self) -> np.ndarray:
         """Boolean mask over the vocabulary: the tokens that keep the sequence well formed."""
@@ -109,19 +178,106 @@ class GrammarState:
             mask[t.ts0 : t.pos0] = ts_ok
         elif self.phase == "ts":
             mask[BAR] = True
+        elif self.phase == "den":
+            forced = g.plan.density_class() if g.plan is not None and self.planned is not None else None
+            if forced is not None:
+                mask[t.den_token(forced)] = True
+            else:
+                for k in feasible_classes(self.bar_len, g.encoding.grid):
+                    mask[t.den_token(k)] = True
+        elif self.phase == "ch":
+            # ``planned`` already counts this bar (its DEN came first).
+            forced = g.plan.chord(self.planned - 1) if g.plan is not None and self.planned else None
+            if forced is not None:
+                mask[t.chord_token(forced)] = True
+            else:
+                mask[t.ch0 : t.tex0] = True
+        elif self.phase == "tex":
+            mask[t.tex0 : t.size] = True
         elif self.phase == "bar":
-            mask[t.pos0 : t.pos0 + self.bar_len] = True
-            mask[BAR] = self.empty_bars < g.max_empty_bars
+            self._positions(mask, 0)
+            mask[BAR] = self.empty_bars < g.max_empty_bars and self.fewest == 0
             mask[t.ts0 : t.pos0] = g.allow_ts
         elif self.phase == "pos":
             mask[t.p0 : t.d0] = True
         elif self.phase == "p":
-            mask[t.d0 : t.size] = True
+            mask[t.d0 : t.den0] = True
         else:  # after a duration: another chord note, a later position, or the next bar
             if self.chord < g.max_chord:
                 mask[t.p0 : max(t.p0, self.last_pitch)] = True
-            mask[t.pos0 + self.pos + 1 : t.pos0 + self.bar_len] = True
-            mask[BAR] = True
+            later = self._positions(mask, self.pos + 1)
+            # A bar line only once the bar has its fewest onsets (or no position can add one).
+            mask[BAR] = self.onsets >= self.fewest or not later
             mask[t.ts0 : t.pos0] = g.allow_ts
         mask[SEP] = False
         return mask
+
+    def _positions(self, mask: np.ndarray, first: int) -> bool:
+        """Allow the positions from ``first`` that keep the bar within its density bounds."""
+        if self.onsets >= self.most:
+            return False
+        t = self._table
+        need = max(1, self.fewest - self.onsets)  # onsets still to come, this one included
+        last = self.bar_len - need  # later than this, the fewest no longer fit
+        if last < first:
+            last = self.bar_len - 1  # cannot be met any more: any position, as without controls
+        if last < first:
+            return False
+        mask[t.pos0 + first : t.pos0 + last + 1] = True
+        return True
+
+
+HARMONY_RATES = ("melody_chord_tone", "lower_chord_tone", "lower_fits", "lower_clear", "melody_near", "lower_near")
+NEAR = 4  # semitones: a step or a third, how far a voice moves from one onset to the next
+
+
+def harmony_context(state: GrammarState) -> dict[str, np.ndarray]:
+    """For the pitch about to be written, each property a style's notes have at some rate
+    (``HARMONY_RATES``) as a mask over the pitches ``pitch_low..pitch_high``; a property that
+    does not apply here (no bar chord, nothing sounding, no earlier onset) is left out.
+
+    * ``*_chord_tone``: tones of the bar's chord control (``melody_``: the first pitch at a
+      position; ``lower_``: the ones under it);
+    * ``lower_fits``: pitches that keep everything sounding now within one triad or dominant seventh;
+      ``lower_clear``: pitches no semitone (nor major seventh, minor ninth) from anything sounding;
+    * ``*_near``: within ``NEAR`` semitones of the previous melody note (melody) or of a note of the
+      previous onset (lower notes): voices that move by steps keep their registers.
+    """
+    enc = state.grammar.encoding
+    pitches = np.arange(enc.pitch_low, enc.pitch_high + 1)
+    pcs = pitches % 12
+    part = "lower" if state.onset_pitches else "melody"
+    out: dict[str, np.ndarray] = {}
+    if state.bar_chord is not None and state.bar_chord != NO_CHORD:
+        out[f"{part}_chord_tone"] = chord_tones(state.bar_chord)[pcs]
+    if part == "lower":
+        sounding = np.zeros(12, dtype=bool)
+        sounding[np.asarray(state.sounding(), dtype=np.int64) % 12] = True
+        fits = fitting_pitch_classes(sounding)
+        if fits.any():  # what sounds already fits no chord: nothing to keep
+            out["lower_fits"] = fits[pcs]
+        clash = np.roll(sounding, 1) | np.roll(sounding, -1)  # a semitone above or below a sounding class
+        out["lower_clear"] = ~clash[pcs]
+    before = state.previous_onset[:1] if part == "melody" else state.previous_onset
+    if before:
+        out[f"{part}_near"] = (np.abs(pitches[:, None] - np.asarray(before)[None, :]) <= NEAR).any(axis=1)
+    return out
+
+
+def harmony_rates(streams: Iterable[Sequence[int]], grammar: Grammar) -> dict[str, float]:
+    """How a style's notes sit in their harmony and their voices (``harmony_context``'s
+    properties), from token streams with bar controls: the share of the notes each applies to
+    that have it. Composing pulls the network toward these rates where it falls short of them
+    (``compose.sampling``), reading each pitch's context exactly as here."""
+    counts = dict.fromkeys(HARMONY_RATES, 0)
+    totals = dict.fromkeys(HARMONY_RATES, 0)
+    t = token_table(grammar.encoding)
+    for toks in streams:
+        state = grammar.start()
+        for tok in (int(x) for x in toks):
+            if 0 <= tok < t.size and t.kind_of(tok) == "P":
+                for name, mask in harmony_context(state).items():
+                    counts[name] += bool(mask[tok - t.p0])
+                    totals[name] += 1
+            state.push(tok)
+    return {k: round(counts[k] / totals[k], 4) for k in HARMONY_RATES if totals[k]}

@@ -12,7 +12,10 @@ A piece is written bar by bar::
 * per note ``P:pitch`` then ``D:duration``: a chord is its notes at one position, highest
   first (the melody note is always the first pitch after ``POS``), a duration is the nearest
   of ``durations`` (grid steps, the longest caps);
-* ``SEP`` between pieces (token 0, never composed).
+* ``SEP`` between pieces (token 0, never composed);
+* with ``controls`` (``NoteEncoding.controls``), ``DEN:k CH:chord TEX:n`` right after each
+  ``BAR``: the bar's onset density, harmony and texture, measured on the bar itself
+  (``music.controls``), so that the network commits to a bar before writing its notes.
 
 The vocabulary is the encoding's full, fixed token table (``vocabulary(enc)``), not learnt from
 counts: every time signature folds onto one of the table's (a bar longer than ``max_bar`` is cut
@@ -27,9 +30,11 @@ left out by the reader, which also extends sounding lengths under the sustain pe
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
+from lstm_composer_plugin.music.controls import NO_CHORD, QUALITIES, bar_controls, chord_root
 from lstm_composer_plugin.music.keys import Key, normalising_shift, piece_key
 from lstm_composer_plugin.music.midi import Note, Piece
 from lstm_composer_plugin.music.notetable import (
@@ -113,12 +118,22 @@ def encode_piece(piece: Piece, enc: NoteEncoding = NoteEncoding(), *, shift: int
     current_ts = None
     i = 0
     plan = bar_plan(piece, enc, onsets[-1])
+    sounding: list[tuple[int, int, int]] = []  # (onset, pitch, duration) of notes begun in earlier bars
     for b, (start, ts) in enumerate(plan):
         stop = plan[b + 1][0] if b + 1 < len(plan) else onsets[-1] + 1
         if ts != current_ts:
             out.append(table.ts_token(ts))
             current_ts = ts
         out.append(BAR)
+        if enc.controls:
+            j = i
+            while j < len(onsets) and onsets[j] < stop:
+                j += 1
+            inside = [(onsets[k], groups[onsets[k]]) for k in range(i, j)]
+            held = [n for n in sounding if n[0] + n[2] > start]
+            c = bar_controls(inside, start, table.bar_steps(ts), enc.grid, held)
+            out += [table.den_token(c.density), table.chord_token(c.chord), table.tex_token(c.texture)]
+            sounding = held + [(step, p, d) for step, chord in inside for p, d in chord.items()]
         while i < len(onsets) and onsets[i] < stop:
             out.append(table.pos_token(onsets[i] - start))
             chord = groups[onsets[i]]
@@ -220,6 +235,63 @@ def decode_tokens(
     return notes
 
 
+def bar_report(tokens: Iterable[int], enc: NoteEncoding, time_signature: tuple[int, int] = (4, 4)) -> dict[str, Any]:
+    """How well each bar kept the controls written in front of it: the share of bars whose measured
+    density class, chord root and texture equal their ``DEN``/``CH``/``TEX`` tokens (bars with
+    notes only), and the onsets per quarter note over those bars."""
+    t = token_table(enc)
+    bar_len = next_len = t.bar_steps(fold_time_signature(time_signature, enc))
+    bars: list[dict[str, Any]] = []
+    bar: dict[str, Any] | None = None
+    start = -1
+    pos, pitch = 0, None
+    for tok in (int(x) for x in tokens):
+        kind = t.kind_of(tok) if 0 <= tok < t.size else "?"
+        if kind == "TS":
+            next_len = t.bar_steps(t.time_signatures[tok - t.ts0])
+        elif kind == "BAR":
+            start = 0 if bar is None else start + bar_len
+            bar_len = next_len
+            bar = {"start": start, "len": bar_len, "onsets": {}}
+            bars.append(bar)
+        elif bar is None:
+            continue
+        elif kind in ("DEN", "CH", "TEX"):
+            bar[kind] = tok - {"DEN": t.den0, "CH": t.ch0, "TEX": t.tex0}[kind]
+        elif kind == "POS":
+            pos = tok - t.pos0
+            bar["onsets"].setdefault(start + pos, {})
+        elif kind == "P" and (start + pos) in bar["onsets"]:
+            pitch = tok - t.p0 + enc.pitch_low
+        elif kind == "D" and pitch is not None:
+            bar["onsets"][start + pos][pitch] = enc.durations[tok - t.d0]
+            pitch = None
+    counts = {"DEN": 0, "CH": 0, "TEX": 0}
+    measured = onsets = quarters = 0
+    sounding: list[tuple[int, int, int]] = []
+    for b in bars:
+        inside = sorted((k, v) for k, v in b["onsets"].items() if v)
+        held = [n for n in sounding if n[0] + n[2] > b["start"]]
+        sounding = held + [(k, p, d) for k, v in inside for p, d in v.items()]
+        if not inside or "DEN" not in b:
+            continue
+        got = bar_controls(inside, b["start"], b["len"], enc.grid, held)
+        measured += 1
+        onsets += len(inside)
+        quarters += b["len"] / enc.grid
+        counts["DEN"] += got.density == b["DEN"]
+        counts["CH"] += chord_root(got.chord) == chord_root(b.get("CH", NO_CHORD))
+        counts["TEX"] += got.texture == b.get("TEX", 0) + 1
+    share = {k: round(v / measured, 3) if measured else None for k, v in counts.items()}
+    return {
+        "bars": measured,
+        "density_kept": share["DEN"],
+        "chord_root_kept": share["CH"],
+        "texture_kept": share["TEX"],
+        "onsets_per_quarter": round(onsets / quarters, 3) if quarters else None,
+    }
+
+
 def count_notes(tokens: Iterable[int], enc: NoteEncoding = NoteEncoding()) -> int:
     """Number of notes in a token sequence (its pitch tokens): the denominator of bits per note."""
     t = token_table(enc)
@@ -241,8 +313,11 @@ def transpose_tokens(tokens: np.ndarray, semitones: int, enc: NoteEncoding = Not
     t = token_table(enc)
     toks = np.asarray(tokens, dtype=np.int32)
     is_p = (toks >= t.p0) & (toks < t.d0)
-    if semitones == 0 or not is_p.any():
+    if semitones == 0:
         return toks.copy()
+    toks = transpose_chords(toks, semitones, enc)
+    if not is_p.any():
+        return toks
     pitches = toks[is_p] - t.p0 + enc.pitch_low + semitones
     low, high = enc.pitch_low, enc.pitch_high
     folded = (pitches < low) | (pitches > high)
@@ -251,6 +326,20 @@ def transpose_tokens(tokens: np.ndarray, semitones: int, enc: NoteEncoding = Not
     out = toks.copy()
     out[is_p] = pitches - enc.pitch_low + t.p0
     return _resort_chords(out, t) if folded.any() else out
+
+
+def transpose_chords(tokens: np.ndarray, semitones: int, enc: NoteEncoding = NoteEncoding()) -> np.ndarray:
+    """Chord control tokens (``CH:root:quality``) with their roots moved by ``semitones``."""
+    toks = np.array(tokens, dtype=np.int32)
+    if not enc.controls:
+        return toks
+    t = token_table(enc)
+    index = toks - t.ch0
+    is_ch = (index >= 0) & (index < NO_CHORD)
+    q = len(QUALITIES)
+    root, quality = np.divmod(index[is_ch], q)
+    toks[is_ch] = t.ch0 + ((root + semitones) % 12) * q + quality
+    return toks
 
 
 def _resort_chords(toks: np.ndarray, t: TokenTable) -> np.ndarray:
@@ -286,6 +375,14 @@ def allowed_shifts(tokens: np.ndarray, enc: NoteEncoding = NoteEncoding(), max_s
         return list(range(-max_shift, max_shift + 1))
     lo, hi = int(p.min()), int(p.max())
     return [s for s in range(-max_shift, max_shift + 1) if lo + s >= enc.pitch_low and hi + s <= enc.pitch_high]
+
+
+def opening_tokens(enc: NoteEncoding, ts: tuple[int, int], first_position: int) -> list[int]:
+    """How a composition starts: its metre and first bar line; without bar controls also its first
+    position (with them the network writes the bar's controls, then the position, itself)."""
+    t = token_table(enc)
+    head = [t.ts_token(ts), BAR]
+    return head if enc.controls else [*head, t.pos_token(first_position)]
 
 
 def first_time_signature(tokens: Iterable[int], enc: NoteEncoding = NoteEncoding()) -> tuple[int, int] | None:
@@ -331,6 +428,7 @@ __all__ = [
     "TokenTable",
     "allowed_shifts",
     "bar_plan",
+    "bar_report",
     "count_notes",
     "decode_tokens",
     "encode_piece",
@@ -341,11 +439,13 @@ __all__ = [
     "nearest_duration",
     "notes_per_token",
     "onsets_of",
+    "opening_tokens",
     "partial_bar",
     "piece_shift",
     "round_trip",
     "token_table",
     "tokenize_note_pieces",
+    "transpose_chords",
     "transpose_tokens",
     "vocabulary",
 ]

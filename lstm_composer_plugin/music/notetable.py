@@ -4,6 +4,7 @@
 list and the key handling; ``token_table`` lays the tokens out (ids stable for one encoding):
 
     SEP, BAR, TS:n/d (every n/d of the table), POS:0..max_bar-1, P:pitch_low..pitch_high, D:durations
+    and, with ``controls``, the bar-level controls (``music.controls``): DEN:k, CH:root:quality, TEX:n
 
 Every time signature, pitch and duration folds onto the table (``fold_*``), which is what makes
 "no token out of vocabulary" hold by construction.
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from lstm_composer_plugin.music.controls import N_CHORDS, N_DENSITY, TEXTURES, chord_name
 
 KIND = "notes"
 SEP = 0
@@ -44,6 +47,9 @@ class NoteEncoding:
     pitch_high: int = 108
     durations: tuple[int, ...] = DURATIONS
     key_mode: str = "normalise"  # "normalise" | "augment" | "none"
+    # Bar-level control tokens after each BAR (density, chord, texture; ``music.controls``). Off in
+    # the models trained before them, whose token ids and streams stay exactly as they were.
+    controls: bool = False
     kind: str = field(default=KIND, init=False)
 
     def __post_init__(self) -> None:
@@ -62,7 +68,7 @@ class NoteEncoding:
         return self.max_bar_quarters * self.grid
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "kind": KIND,
             "grid": self.grid,
             "max_bar_quarters": self.max_bar_quarters,
@@ -71,6 +77,9 @@ class NoteEncoding:
             "durations": list(self.durations),
             "key_mode": self.key_mode,
         }
+        if self.controls:  # absent in older records, which read back as controls off
+            d["controls"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NoteEncoding:
@@ -83,6 +92,7 @@ class NoteEncoding:
             pitch_high=int(d.get("pitch_high", 108)),
             durations=tuple(int(x) for x in d.get("durations", DURATIONS)),
             key_mode=str(d.get("key_mode", "normalise")),
+            controls=bool(d.get("controls", False)),
         )
 
 
@@ -104,7 +114,25 @@ class TokenTable:
     pos0: int  # POS:0
     p0: int  # P:pitch_low
     d0: int  # first D token
+    den0: int  # first DEN token (== size without controls; then CH, then TEX)
     size: int
+
+    @property
+    def ch0(self) -> int:
+        return self.den0 + N_DENSITY
+
+    @property
+    def tex0(self) -> int:
+        return self.ch0 + N_CHORDS
+
+    def den_token(self, k: int) -> int:
+        return self.den0 + k
+
+    def chord_token(self, index: int) -> int:
+        return self.ch0 + index
+
+    def tex_token(self, n: int) -> int:
+        return self.tex0 + n - 1
 
     def ts_token(self, ts: tuple[int, int]) -> int:
         return self.ts0 + self.time_signatures.index(fold_time_signature(ts, self.encoding))
@@ -119,7 +147,7 @@ class TokenTable:
         return self.d0 + nearest_duration(steps, self.encoding)
 
     def kind_of(self, tok: int) -> str:
-        """'SEP', 'BAR', 'TS', 'POS', 'P' or 'D'."""
+        """'SEP', 'BAR', 'TS', 'POS', 'P', 'D', or a control: 'DEN', 'CH', 'TEX'."""
         if tok == SEP:
             return "SEP"
         if tok == BAR:
@@ -130,7 +158,11 @@ class TokenTable:
             return "POS"
         if tok < self.d0:
             return "P"
-        return "D"
+        if tok < self.den0:
+            return "D"
+        if tok < self.ch0:
+            return "DEN"
+        return "CH" if tok < self.tex0 else "TEX"
 
     def bar_steps(self, ts: tuple[int, int]) -> int:
         n, d = ts
@@ -149,7 +181,9 @@ def token_table(enc: NoteEncoding) -> TokenTable:
     pos0 = ts0 + len(sigs)
     p0 = pos0 + enc.max_bar
     d0 = p0 + enc.pitch_high - enc.pitch_low + 1
-    return TokenTable(enc, sigs, ts0, pos0, p0, d0, d0 + len(enc.durations))
+    den0 = d0 + len(enc.durations)
+    size = den0 + (N_DENSITY + N_CHORDS + TEXTURES if enc.controls else 0)
+    return TokenTable(enc, sigs, ts0, pos0, p0, d0, den0, size)
 
 
 def vocabulary(enc: NoteEncoding) -> list[str]:
@@ -160,6 +194,10 @@ def vocabulary(enc: NoteEncoding) -> list[str]:
     names += [f"POS:{k}" for k in range(enc.max_bar)]
     names += [f"P:{p}" for p in range(enc.pitch_low, enc.pitch_high + 1)]
     names += [f"D:{d}" for d in enc.durations]
+    if enc.controls:
+        names += [f"DEN:{k}" for k in range(N_DENSITY)]
+        names += [f"CH:{chord_name(i)}" for i in range(N_CHORDS)]
+        names += [f"TEX:{n}" for n in range(1, TEXTURES + 1)]
     assert len(names) == t.size
     return names
 

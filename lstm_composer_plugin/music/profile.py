@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lstm_composer_plugin.music.grammar import Grammar, harmony_rates
 from lstm_composer_plugin.music.keys import key_name, piece_key
 from lstm_composer_plugin.music.melody import (
     DEFAULT_COPY_LIMIT,
@@ -24,6 +25,7 @@ from lstm_composer_plugin.music.midi import Piece
 from lstm_composer_plugin.music.notes import (
     NoteEncoding,
     bar_plan,
+    encode_piece,
     fold_time_signature,
     onsets_of,
 )
@@ -49,6 +51,9 @@ class StyleProfile:
     # style of jigs and reels written all in 6/8 is told from real tunes at once. Empty in older
     # models, which compose in ``time_signature``.
     metres: dict[tuple[int, int], int] = field(default_factory=dict)
+    # How the notes sit in their harmony (``grammar.harmony_rates``), for models with bar
+    # controls: composing pulls the network toward them where it falls short. Empty otherwise.
+    harmony: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +68,7 @@ class StyleProfile:
             "first_positions": {str(k): v for k, v in sorted(self.first_positions.items())},
             "registers": {str(k): v for k, v in sorted(self.registers.items())},
             "metres": {f"{n}/{d}": c for (n, d), c in sorted(self.metres.items())},
+            **({"harmony": dict(self.harmony)} if self.harmony else {}),
         }
 
     @classmethod
@@ -79,6 +85,7 @@ class StyleProfile:
             first_positions={int(k): int(v) for k, v in (d.get("first_positions") or {"0": 1}).items()},
             registers={int(k): float(v) for k, v in (d.get("registers") or {}).items()},
             metres={_metre(k): int(v) for k, v in (d.get("metres") or {}).items()},
+            harmony={str(k): float(v) for k, v in (d.get("harmony") or {}).items()},
         )
 
 
@@ -141,6 +148,9 @@ def style_profile(
         first_positions=dict(sorted(firsts.items())),
         registers={t: round(float(np.mean(v)), 2) for t, v in sorted(pitches.items())},
         metres=dict(sorted(metres.items())),
+        harmony=harmony_rates((encode_piece(p, enc) for p in pieces), Grammar(enc, max_chord=128, allow_ts=True,
+                                                                             max_empty_bars=1 << 30))
+        if enc.controls else {},
     )
 
 

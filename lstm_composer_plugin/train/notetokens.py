@@ -27,15 +27,16 @@ import numpy as np
 from lstm_composer_plugin.music.corpus import Corpus
 from lstm_composer_plugin.music.melody import longest_same_pitch, melody_index, melody_of_tokens
 from lstm_composer_plugin.music.notes import (
-    BAR,
     SEP,
     NoteEncoding,
     NoteVocabulary,
     count_notes,
     decode_tokens,
     encode_piece,
+    opening_tokens,
     round_trip,
     token_table,
+    transpose_chords,
 )
 from lstm_composer_plugin.music.profile import NoteRecord, StyleProfile, style_profile
 from lstm_composer_plugin.music.stats import CorpusIndex, style_stats
@@ -47,7 +48,7 @@ INTERVAL_BASE = 128  # melodic intervals are stored as interval + 128 so none eq
 
 
 def note_encoding(settings: TrainSettings) -> NoteEncoding:
-    return NoteEncoding(key_mode=settings.key_mode)
+    return NoteEncoding(key_mode=settings.key_mode, controls=settings.controls == "bar")
 
 
 def note_piece_sizes(settings: TrainSettings, corpus: Corpus) -> list[int]:
@@ -170,7 +171,7 @@ class NoteTokens:
         ts = self.profile.time_signature
         grammar = Grammar(self.enc, time_signature=ts, max_chord=max(1, self.profile.max_chord))
         first = max(self.profile.first_positions, key=self.profile.first_positions.get, default=0)
-        opening = [self.table.ts_token(ts), BAR, self.table.pos_token(first)]
+        opening = opening_tokens(self.enc, ts, first)
         samples = sample(net, 8 * n_units + 64, seed=seed, settings=SamplingSettings(top_k=top_k),
                          primer=[SEP, *opening], batch=batch, grammar=grammar, until_notes=n_units)
         return [opening + s.tokens for s in samples]
@@ -189,7 +190,7 @@ class KeyAugmenter:
             moved = ids.copy()
             # Only shifts that keep the chunk in range are drawn; clipping is never used on real notes.
             moved[is_p] = np.clip(ids[is_p] + shift, t.p0, t.d0 - 1)
-            rows.append(moved)
+            rows.append(transpose_chords(moved, shift, enc))  # chord controls move with the notes
         self.table = np.stack(rows)
 
     def draw(self, tokens: np.ndarray, starts: np.ndarray, span: int, rng: np.random.Generator) -> np.ndarray:

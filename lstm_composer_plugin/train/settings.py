@@ -27,6 +27,7 @@ INPUTS = ("embedding", "scalar")
 ENCODINGS = ("notes", "events")
 KEY_MODES = ("normalise", "augment", "none")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
+CONTROLS = ("bar", "none")
 
 
 def setting(default: Any = None, help: str = "", *, kind: Any = None, choices: tuple[str, ...] | None = None,
@@ -52,6 +53,7 @@ AUTO: dict[str, Callable[[Any], Any]] = {
     "seq_len": lambda s: 256 if getattr(s, "encoding", "events") == "notes" else 100,
     "checkpoint_every": lambda s: 5 if s.encoding == "notes" else 25,
     "key_mode": lambda s: "normalise" if s.encoding == "notes" else "none",
+    "controls": lambda s: "bar" if s.encoding == "notes" else "none",
 }
 
 
@@ -127,6 +129,9 @@ class TrainSettings(NetworkSettings):
     key_mode: str | None = setting(None, "note encoding: normalise (every piece to C major / A minor), augment "
                                    "(a random transposition per chunk and epoch) or none", choices=KEY_MODES,
                                    auto="normalise")
+    controls: str | None = setting(None, "note encoding: bar (each bar starts with its onset density, chord "
+                                   "and texture, which the notes then follow; docs/tokens.md) or none",
+                                   choices=CONTROLS, auto="bar; the event encoding: none")
     chunks_per_epoch: int | None = setting(None, "train on at most N random chunks per epoch (big corpora)",
                                            kind=int, auto="all")
     min_count: int = setting(2, "event encoding: rarer events fall back to their nearest neighbour", kind=int)
@@ -172,6 +177,8 @@ class TrainSettings(NetworkSettings):
         need(self.chunks_per_epoch is None or self.chunks_per_epoch >= 1,
              f"chunks-per-epoch must be at least 1, not {self.chunks_per_epoch}")
         need(self.samples >= 1 and self.sample_events >= 16, "the scorecard needs at least 1 sample of 16 events")
+        need(self.encoding == "notes" or self.controls == "none",
+             f"controls {self.controls} need the note encoding")
         need(self.encoding == "notes" or self.key_mode == "none",
              f"key-mode {self.key_mode} needs the note encoding (the event encoding keeps the pieces' keys)")
 
@@ -184,6 +191,7 @@ class TrainSettings(NetworkSettings):
         """A run's settings from run.json (older runs lack newer fields: they were the event encoding)."""
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known.setdefault("encoding", "events")
+        known.setdefault("controls", "none")  # runs from before the bar controls had none
         return cls(**known)
 
 
@@ -207,5 +215,5 @@ def default_text(f: Any) -> str:
     return "" if value == "" else str(value)
 
 
-__all__ = ["AUTO", "DISTRIBUTE", "ENCODINGS", "INPUTS", "KEY_MODES", "RECIPES", "RESUMABLE", "NetworkConfig", "NetworkSettings",
+__all__ = ["AUTO", "CONTROLS", "DISTRIBUTE", "ENCODINGS", "INPUTS", "KEY_MODES", "RECIPES", "RESUMABLE", "NetworkConfig", "NetworkSettings",
            "TrainSettings", "default_text", "duration_option", "setting"]

@@ -57,10 +57,13 @@ def train(
     the recommended one; given alone on a finished run, it only re-picks.
     ``progress`` receives a ``Progress`` per epoch; ``say`` human-readable notices.
     """
+    from hostapi.commands import STYLE_NAME
     from hostapi.results import TrainingResult
 
     say = say or log.info
     out = Path(out_dir)
+    if not STYLE_NAME.fullmatch(style):  # the rule compose and the store use: checked before any reading
+        raise UsageError(f"{style!r} is not a style name (letters, digits, '.', '_' and '-'; at most 64)")
     unknown = set(settings) - {f.name for f in fields(TrainSettings)}
     if unknown:
         raise UsageError(f"unknown training setting(s): {', '.join(sorted(unknown))}")

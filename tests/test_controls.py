@@ -1,0 +1,319 @@
+"""Bar-level controls (music/controls.py): density classes, chord recognition, the roman-numeral
+plan, the encoding with controls on the real corpus, the grammar that keeps a bar to them, and
+composing with a plan (random-weight note models written with NumPy: no TensorFlow)."""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+import pytest
+
+from hostapi.results import ComposeOptions
+from lstm_composer_plugin.compose.composer import compose
+from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.music.controls import (
+    DENSITY_EDGES,
+    N_DENSITY,
+    NO_CHORD,
+    ControlPlan,
+    chord_index,
+    chord_name,
+    chord_root,
+    density_class,
+    feasible_classes,
+    onset_bounds,
+    parse_chords,
+    recognise_chord,
+)
+from lstm_composer_plugin.music.corpus import find_midi_files
+from lstm_composer_plugin.music.grammar import Grammar
+from lstm_composer_plugin.music.midi import Piece, read_midi
+from lstm_composer_plugin.music.notes import (
+    BAR,
+    NoteEncoding,
+    bar_report,
+    count_notes,
+    decode_tokens,
+    encode_piece,
+    round_trip,
+    token_table,
+    transpose_tokens,
+    vocabulary,
+)
+from tests.conftest import CORPUS
+
+pytest_plugins = ["tests.model_fixtures"]  # the note_model and control_model fixtures
+
+CTL = NoteEncoding(controls=True)
+PLAIN = NoteEncoding()
+
+
+@cache
+def _pieces(style: str, n: int = 1000) -> tuple[Piece, ...]:
+    folder = CORPUS / style
+    if not folder.is_dir():
+        pytest.skip(f"corpus not found at {folder}")
+    return tuple(read_midi(f) for f in find_midi_files(folder)[:n])
+
+
+def _pcs(*names: str) -> np.ndarray:
+    w = np.zeros(12)
+    for n in names:
+        w[["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"].index(n)] += 1
+    return w
+
+
+# -- the descriptors -----------------------------------------------------------------------------
+
+
+def test_density_classes_and_their_onset_bounds_agree_for_every_bar_length():
+    assert density_class(0, 4) == 0 and density_class(4, 4) == DENSITY_EDGES.index(1.0) + 1
+    assert density_class(100, 1) == N_DENSITY - 1
+    grid = 12
+    for bar in range(1, 6 * grid + 1):
+        offered = feasible_classes(bar, grid)
+        assert offered, bar
+        for k in range(N_DENSITY):
+            fewest, most = onset_bounds(k, bar, grid)
+            for onsets in range(0, bar + 1):
+                inside = fewest <= onsets <= most
+                # A whole number of onsets is in the class's bounds exactly when it measures as the class.
+                assert inside == (density_class(onsets, bar / grid) == k), (bar, k, onsets)
+            assert (k in offered) == (fewest <= most)
+
+
+def test_chord_templates_root_quality_bass_and_no_chord():
+    assert chord_name(recognise_chord(_pcs("C", "E", "G"))) == "C:maj"
+    assert chord_name(recognise_chord(_pcs("A", "C", "E"))) == "A:min"
+    assert chord_name(recognise_chord(_pcs("G", "B", "D", "F"))) == "G:7"
+    assert chord_name(recognise_chord(_pcs("B", "D", "F"))) == "B:dim"
+    assert chord_name(recognise_chord(_pcs("C", "E", "G", "D"))) == "C:maj"  # a passing D is no chord tone
+    # C-E-G-A is C major (6th as non-chord tone) until A is the bass: then A minor seventh reads as A minor.
+    bass = np.zeros(12)
+    bass[9] = 3
+    assert chord_name(recognise_chord(_pcs("A", "C", "E", "G"), bass)) == "A:min"
+    assert recognise_chord(np.zeros(12)) == NO_CHORD and chord_root(NO_CHORD) is None
+
+
+def test_roman_numerals_parse_into_the_normalised_key():
+    assert parse_chords("I vi IV V") == ([(0, "maj"), (9, "min"), (5, "maj"), (7, "maj")], False)
+    assert parse_chords("i iv V7 i") == ([(0, "min"), (5, "min"), (7, "7"), (0, "min")], True)
+    assert parse_chords("bVII, vii°, viio") == ([(10, "maj"), (11, "dim"), (11, "dim")], False)
+    plan = ControlPlan.from_options(None, "i iv V7 i")
+    # A minor progression stands on A (the normalised minor key), a major one on C.
+    assert [chord_name(c) for c in plan.chords] == ["A:min", "D:min", "E:7", "A:min"]
+    assert [chord_name(c) for c in ControlPlan.from_options(None, "I V").chords] == ["C:maj", "G:maj"]
+    assert ControlPlan.from_options(None, None) is None
+    for bad in ("I X V", "", "H"):
+        with pytest.raises(ValueError):
+            parse_chords(bad)
+
+
+# -- the encoding on the real corpus --------------------------------------------------------------
+
+
+STYLES = ["bach", "irish", "chopin", "german_folk", "lullabies"]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_controls_are_well_formed_keep_every_note_and_describe_their_bars(style):
+    pieces = _pieces(style, 25)
+    t = token_table(CTL)
+    loose = Grammar(CTL, max_chord=128, allow_ts=True, max_empty_bars=10**6)
+    kept = total = 0
+    for piece in pieces:
+        toks = encode_piece(piece, CTL)
+        plain = encode_piece(piece, PLAIN)
+        # The controls are added tokens: without them the stream is exactly the plain encoding.
+        is_ctl = toks >= t.den0
+        assert np.array_equal(toks[~is_ctl], plain)
+        assert is_ctl.sum() == 3 * int((toks == BAR).sum())
+        assert count_notes(toks, CTL) == count_notes(plain, PLAIN)
+        assert decode_tokens(toks, CTL) == decode_tokens(plain, PLAIN)
+        # Each BAR is followed by DEN CH TEX, and the grammar (which bounds the bar by its
+        # density class) allows every real bar.
+        for i in np.flatnonzero(toks == BAR):
+            assert [t.kind_of(int(x)) for x in toks[i + 1 : i + 4]] == ["DEN", "CH", "TEX"]
+        state = loose.start()
+        for tok in toks.tolist():
+            assert state.allowed()[tok], (piece.path, vocabulary(CTL)[tok], state.onsets, state.fewest, state.most)
+            state.push(tok)
+        # Measured again from the tokens, every bar has exactly the controls written for it.
+        report = bar_report(toks, CTL, _first_ts(piece))
+        assert report["density_kept"] == report["chord_root_kept"] == report["texture_kept"] == 1.0
+        k, n = round_trip(piece, CTL)
+        kept, total = kept + k, total + n
+    assert kept / total >= 0.99
+
+
+def _first_ts(piece: Piece) -> tuple[int, int]:
+    return piece.time_signatures[0][1:] if piece.time_signatures else piece.time_signature
+
+
+def test_transposing_moves_chord_roots_with_the_notes():
+    piece = _pieces("bach", 1)[0]
+    toks = encode_piece(piece, CTL)
+    up = transpose_tokens(toks, 2, CTL)
+    t = token_table(CTL)
+    names = vocabulary(CTL)
+    for a, b in zip(toks.tolist(), up.tolist(), strict=True):
+        if t.kind_of(a) == "CH" and a - t.ch0 != NO_CHORD:
+            ra, rb = chord_root(a - t.ch0), chord_root(b - t.ch0)
+            assert rb == (ra + 2) % 12 and names[a].split(":")[2] == names[b].split(":")[2]
+    assert np.array_equal(transpose_tokens(up, -2, CTL), toks)
+
+
+def test_chorale_bars_name_the_tonic_and_dominant_most():
+    """In C major / A minor (normalised), the chorales' bar chords are mostly I, V(7), vi, IV, ii, iii."""
+    counts: dict[int | None, int] = {}
+    t = token_table(CTL)
+    for piece in _pieces("bach", 60):
+        toks = encode_piece(piece, CTL)
+        for tok in toks[(toks >= t.ch0) & (toks < t.tex0)].tolist():
+            root = chord_root(tok - t.ch0)
+            counts[root] = counts.get(root, 0) + 1
+    total = sum(counts.values())
+    diatonic = sum(counts.get(r, 0) for r in (0, 2, 4, 5, 7, 9, 11))
+    assert diatonic / total >= 0.85
+    top = sorted(counts, key=counts.get, reverse=True)[:3]
+    assert set(top) <= {0, 7, 9, 4, 2}  # C, G, A (and E, D, the dominants of the minor and relative keys)
+
+
+# -- composing with a plan -------------------------------------------------------------------------
+
+
+def _bars(tokens: list[int], enc: NoteEncoding, ts: tuple[int, int]) -> list[dict]:
+    """(onsets, DEN, CH) of every composed bar."""
+    t = token_table(enc)
+    out: list[dict] = []
+    for tok in tokens:
+        kind = t.kind_of(tok)
+        if kind == "BAR":
+            out.append({"onsets": 0})
+        elif out and kind == "DEN":
+            out[-1]["DEN"] = tok - t.den0
+        elif out and kind == "CH":
+            out[-1]["CH"] = tok - t.ch0
+        elif out and kind == "POS":
+            out[-1]["onsets"] += 1
+    return out
+
+
+def test_the_network_chooses_its_controls_and_the_grammar_keeps_each_bar_to_its_density(control_model, tmp_path):
+    from lstm_composer_plugin.compose.engine import NumpyNetwork
+    from lstm_composer_plugin.compose.note_composer import NoteModel, compose_notes
+    from lstm_composer_plugin.compose.sampling import SamplingSettings
+    from lstm_composer_plugin.modelfile import load_model
+
+    model = load_model(control_model)
+    net = NumpyNetwork.from_model(model)
+    nm = NoteModel.from_model(model, control_model, net.n_vocab)
+    takes, primer = compose_notes(
+        net, nm, options=ComposeOptions(length=300), settings=SamplingSettings(), seed=3, variations=2,
+        bpm=100.0, primer_piece=None, guard_overrides={},
+    )
+    grid = CTL.grid
+    for take, ts in zip(takes, primer.time_signatures, strict=True):
+        bars = _bars(take.tokens, CTL, ts)
+        assert len(bars) >= 10
+        bar = token_table(CTL).bar_steps(ts)
+        for b in bars[:-1]:  # the last bar may be cut off by the length
+            fewest, most = onset_bounds(b["DEN"], bar, grid)
+            assert fewest <= b["onsets"] <= most
+        report = take.report["bar_controls"]
+        assert report["bars"] >= len(bars) - 2 and report["density_kept"] >= 0.9
+
+
+@pytest.mark.parametrize("density", [0.8, 2.5])
+def test_density_asked_is_density_composed(control_model, tmp_path, density):
+    result = compose("bach", ComposeOptions(seed=11, length=400, density=density, out_path=tmp_path / "d.mid"),
+                     model_path=control_model)
+    got = result.report["bar_controls"]["onsets_per_quarter"]
+    assert abs(got - density) <= 0.25 * density, got
+    # The written MIDI agrees: onsets per quarter note over the whole bars.
+    piece = read_midi(result.path)
+    onsets = {round(n.start * 12) for n in piece.notes}
+    bar = piece.time_signature[0] * 4 / piece.time_signature[1]
+    whole = math.floor(max(onsets) / 12 / bar)
+    inside = [o for o in onsets if o < whole * bar * 12]
+    assert abs(len(inside) / (whole * bar) - density) <= 0.25 * density
+
+
+def test_chords_asked_are_written_for_every_bar_in_order(control_model, tmp_path):
+    result = compose("bach", ComposeOptions(seed=4, length=200, chords="I vi IV V7", out_path=tmp_path / "c.mid"),
+                     model_path=control_model)
+    assert result.report["bar_controls"]["bars"] >= 8
+    # Read the plan back from the tokens the composer wrote (a second composition with the same seed).
+    from lstm_composer_plugin.compose.engine import NumpyNetwork
+    from lstm_composer_plugin.compose.note_composer import NoteModel, compose_notes
+    from lstm_composer_plugin.compose.sampling import SamplingSettings
+    from lstm_composer_plugin.modelfile import load_model
+
+    model = load_model(control_model)
+    net = NumpyNetwork.from_model(model)
+    nm = NoteModel.from_model(model, control_model, net.n_vocab)
+    takes, primer = compose_notes(
+        net, nm, options=ComposeOptions(length=200, chords="I vi IV V7"), settings=SamplingSettings(), seed=4,
+        variations=1, bpm=100.0, primer_piece=None, guard_overrides={},
+    )
+    chords = [b["CH"] for b in _bars(takes[0].tokens, CTL, primer.time_signatures[0]) if "CH" in b]
+    want = [chord_index(0, "maj"), chord_index(9, "min"), chord_index(5, "maj"), chord_index(7, "7")]
+    assert chords == [want[i % 4] for i in range(len(chords))]
+
+
+def test_same_seed_same_bytes_with_controls_and_a_plan(control_model, tmp_path):
+    opts = {"seed": 9, "length": 150, "density": 1.5, "chords": "i iv V i"}
+    a = compose("bach", ComposeOptions(out_path=tmp_path / "a.mid", **opts), model_path=control_model)
+    b = compose("bach", ComposeOptions(out_path=tmp_path / "b.mid", **opts), model_path=control_model)
+    assert a.path.read_bytes() == b.path.read_bytes()
+
+
+def test_a_plan_for_a_model_without_controls_or_bad_chords_is_a_one_line_error(note_model, control_model, tmp_path):
+    with pytest.raises(UsageError, match="bar controls"):
+        compose("bach", ComposeOptions(seed=1, density=1.0, out_path=tmp_path / "x.mid"), model_path=note_model)
+    with pytest.raises(UsageError, match="cannot read chord 'X'"):
+        compose("bach", ComposeOptions(seed=1, chords="I X", out_path=tmp_path / "y.mid"), model_path=control_model)
+    with pytest.raises(UsageError, match="density"):
+        compose("bach", ComposeOptions(seed=1, density=40, out_path=tmp_path / "z.mid"), model_path=control_model)
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_the_profile_measures_harmony_and_composing_keeps_to_it(control_model):
+    """Chord tones and lower notes that fit the sounding chord at least at the style's rates; without
+    the pull the same (random-weight) network writes fewer of both."""
+    from dataclasses import replace
+
+    from lstm_composer_plugin.compose.engine import NumpyNetwork
+    from lstm_composer_plugin.compose.note_composer import NoteModel, compose_notes
+    from lstm_composer_plugin.compose.sampling import SamplingSettings
+    from lstm_composer_plugin.modelfile import load_model
+    from lstm_composer_plugin.music.grammar import harmony_rates
+
+    model = load_model(control_model)
+    net = NumpyNetwork.from_model(model)
+    nm = NoteModel.from_model(model, control_model, net.n_vocab)
+    style = nm.profile.harmony
+    assert set(style) == {"melody_chord_tone", "lower_chord_tone", "lower_fits", "lower_clear", "melody_near",
+                          "lower_near"}
+    assert 0.4 < style["melody_chord_tone"] < 0.8 and style["lower_fits"] > 0.6  # chorales
+
+    def rates(profile_harmony: dict) -> dict:
+        m = NoteModel(nm.encoding, replace(nm.profile, harmony=profile_harmony), nm.melody)
+        takes, _ = compose_notes(net, m, options=ComposeOptions(length=600), settings=SamplingSettings(), seed=2,
+                                 variations=8, bpm=100.0, primer_piece=None, guard_overrides={})
+        return harmony_rates([t.tokens for t in takes], Grammar(nm.encoding, max_chord=8))
+
+    pulled, free = rates(style), rates({})
+    # Each draw meets the rate in expectation; over ~1,000 melody notes a share may fall ~0.03 short.
+    assert pulled["melody_chord_tone"] >= style["melody_chord_tone"] - 0.05
+    assert pulled["lower_chord_tone"] >= style["lower_chord_tone"] - 0.05
+    for name in ("lower_fits", "melody_near", "lower_near"):
+        assert pulled[name] >= style[name] - 0.05, name
+    # Where everything sounding already spans most pitch classes (random weights hold long
+    # clusters), no pitch is clear of a semitone: then the pull has nothing to choose from.
+    assert pulled["lower_clear"] >= style["lower_clear"] - 0.08
+    assert free["lower_clear"] < pulled["lower_clear"]
+    assert free["melody_chord_tone"] < pulled["melody_chord_tone"]
+    assert free["lower_fits"] < pulled["lower_fits"]

@@ -1,0 +1,146 @@
+"""What a new user hit, round two (issue 23): each numbered item in real processes and folders.
+
+Every test here failed before its fix; the item number is in the test's name.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from hostapi import ENV_ONLY
+from tests.store_helpers import PYTHON, subprocess_env
+
+pytest_plugins = ["tests.store_fixtures"]
+
+PROGRAMS = {
+    "voc-host": [PYTHON, "-m", "hostapi.cli"],
+    "lstm-composer": [PYTHON, "-m", "lstm_composer_plugin.cli"],
+}
+HAYDN = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "haydn"
+
+
+@pytest.fixture
+def env(store_env) -> dict[str, str]:
+    return subprocess_env(LSTM_COMPOSER_HOME=str(store_env.home), **{ENV_ONLY: "lstm"})
+
+
+def run(prog: str, *argv: str, env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*PROGRAMS[prog], *argv], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_item_01_a_bad_style_name_is_refused_before_training_reads_anything(env, tmp_path):
+    started = time.monotonic()
+    proc = run("lstm-composer", "train", str(HAYDN), "--style", "bad/name", "--out", str(tmp_path / "bn"),
+               "--time-budget", "1m", env=env, cwd=tmp_path)
+    assert proc.returncode == 2 and "'bad/name' is not a style name" in proc.stderr
+    assert time.monotonic() - started < 30 and not (tmp_path / "bn").exists()
+    # The Python API (and so the train hook) keeps the same rule.
+    from lstm_composer_plugin.errors import UsageError
+    from lstm_composer_plugin.train.trainer import train
+
+    with pytest.raises(UsageError, match="not a style name"):
+        train(HAYDN, "bad/name", tmp_path / "api")
+    assert not (tmp_path / "api").exists()
+
+
+def test_item_02_out_of_bounds_variations_are_refused_before_any_work(env, tmp_path):
+    started = time.monotonic()
+    proc = run("voc-host", "compose", "bach", "--variations", "1000000", "-o", "v.mid", "--offline",
+               env=env, cwd=tmp_path)
+    assert proc.returncode == 2 and "variations must be between 1 and 64" in proc.stderr
+    assert time.monotonic() - started < 5  # it took 10 s and 318 MB of planned file names
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_item_04_a_reachable_catalogue_is_not_called_offline(published, env, tmp_path):
+    env["LSTM_COMPOSER_CATALOGUE"] = published.url
+    proc = run("voc-host", "compose", "polka", "-o", "p.mid", env=env, cwd=tmp_path)
+    assert proc.returncode != 0 and "polka" in proc.stderr
+    assert "offline" not in proc.stderr, proc.stderr
+
+
+def test_item_05_no_catalogue_says_how_to_configure_one(env, tmp_path):
+    env.pop("LSTM_COMPOSER_CATALOGUE", None)
+    proc = run("voc-host", "compose", "irish", "-o", "i.mid", env=env, cwd=tmp_path)
+    assert proc.returncode == 3
+    assert "LSTM_COMPOSER_CATALOGUE" in proc.stderr and "known styles: bach" in proc.stderr
+
+
+def test_item_06_a_port_in_use_says_so_and_how_to_choose_another(env, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env["BROWSER"] = "none"
+        proc = run("voc-host", "serve", "--port", str(port), env=env, cwd=tmp_path, timeout=60)
+    [line] = proc.stderr.splitlines()
+    assert proc.returncode == 2
+    assert line == (f"voc-host: error: port {port} on 127.0.0.1 is in use: choose another with --port N, "
+                    "or leave --port out for any free one")
+
+
+def test_item_07_inspecting_a_folder_without_midi_says_why(env, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run("lstm-composer", "corpus", "inspect", str(empty), env=env, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"lstm-composer: error: {empty}: no MIDI files in it (.mid/.midi, searched in subfolders too)"
+
+
+def test_item_08_an_unwritable_output_folder_is_refused_at_once(env, tmp_path):
+    # /proc is a folder nobody can create files in, root included (permission bits do not stop root).
+    started = time.monotonic()
+    proc = run("lstm-composer", "compose", "bach", "-o", "/proc/x.mid", "--variations", "2", "--offline",
+               env=env, cwd=tmp_path)
+    assert proc.returncode == 2 and "output folder '/proc' is not writable" in proc.stderr
+    assert time.monotonic() - started < 5
+
+
+def test_item_10_no_arguments_list_the_commands(env, tmp_path):
+    for prog in PROGRAMS:
+        proc = run(prog, env=env, cwd=tmp_path)
+        assert proc.returncode == 2
+        assert "compose" in proc.stderr and "styles" in proc.stderr and "models" in proc.stderr
+        assert proc.stderr.rstrip().endswith(f"{prog}: error: a COMMAND is required (see the list above)")
+
+
+@pytest.mark.tf
+def test_item_14_train_warnings_have_the_programs_name(env, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for f in sorted(HAYDN.glob("*.mid"))[:4]:
+        (corpus / f.name).write_bytes(f.read_bytes())
+    (corpus / "broken.mid").write_bytes(b"MThd not really")
+    proc = run("lstm-composer", "train", str(corpus), "--style", "tiny", "--out", str(tmp_path / "run"),
+               "--epochs", "1", "--lstm-units", "8,8", "--dense-units", "8", "--seq-len", "32",
+               "--chunks-per-epoch", "4", "--samples", "1", "--sample-events", "16", env=env, cwd=tmp_path)
+    warnings = [line for line in proc.stderr.splitlines() if "broken.mid" in line]
+    assert warnings and all(line.startswith("lstm-composer: warning: ") for line in warnings), proc.stderr
+    assert "broken.mid" not in proc.stdout
+
+
+if os.geteuid() != 0:  # pragma: no cover - only where permission bits bind
+    def test_item_08_a_read_only_folder_is_refused_at_once(env, tmp_path):
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o555)
+        proc = run("lstm-composer", "compose", "bach", "-o", str(ro / "x.mid"), "--offline", env=env, cwd=tmp_path)
+        assert proc.returncode == 2 and "is not writable" in proc.stderr
+
+
+def test_item_12_sizes_are_si_megabytes_everywhere():
+    from hostapi.console import format_size
+
+    assert format_size(3_850_488) == "3.9 MB"  # the bundled bach: "3.7 MB" was MiB under MB's name
+    assert format_size(73_300_000) == "73.3 MB" and format_size(999) == "999 B" and format_size(1500) == "1.5 kB"
+    # The page's own formatter uses the same unit.
+    js = (Path(__file__).resolve().parents[1] / "hostapi" / "web" / "static" / "app.js").read_text()
+    assert "bytes / 1e6" in js and "1024" not in js
