@@ -71,6 +71,10 @@ positive_int = _number(int, lambda v: v > 0, "a positive integer")
 positive_float = _number(float, lambda v: v > 0, "a positive number")  # NaN fails v > 0 too
 probability = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
+# Compose options only parse here: their bounds are ComposeOptions.check's (results.COMPOSE_BOUNDS),
+# the ones the page checks too, so all three refuse the same values with the same words.
+whole = _number(int, lambda v: True, "a whole number")
+number = _number(float, lambda v: v == v and abs(v) != float("inf"), "a number")
 
 
 def style_name(text: str) -> str:
@@ -134,25 +138,26 @@ def add_compose_command(sub: Any, parents: Sequence[argparse.ArgumentParser]) ->
     p.add_argument("-o", "--output", type=Path, metavar="FILE",
                    help="MIDI file to write (default: STYLE-SEED.mid here); its folder must exist")
     p.add_argument("--force", action="store_true",
-                   help="overwrite existing files (the MIDI, its variations and piano roll)")
-    p.add_argument("--length", type=positive_int, metavar="N", help="events to compose")
-    p.add_argument("--seconds", type=positive_float, metavar="S",
-                   help="compose about this many seconds instead of --length events")
-    p.add_argument("--seed", type=seed, metavar="N",
+                   help="overwrite existing files (the MIDI, its variations, their WAVs and the piano roll)")
+    p.add_argument("--length", type=whole, metavar="N",
+                   help="notes to compose (default 500; events, for older event-level models)")
+    p.add_argument("--seconds", type=number, metavar="S",
+                   help="compose about this many seconds instead of --length notes (whole bars)")
+    p.add_argument("--seed", type=whole, metavar="N",
                    help="random seed: the same seed and model give the same file")
-    p.add_argument("--temperature", type=positive_float, metavar="T",
+    p.add_argument("--temperature", type=number, metavar="T",
                    help="above 1 more adventurous, below 1 safer")
-    p.add_argument("--top-k", type=positive_int, metavar="K",
+    p.add_argument("--top-k", type=whole, metavar="K",
                    help="draw only from the K likeliest events")
-    p.add_argument("--top-p", type=probability, metavar="P",
+    p.add_argument("--top-p", type=number, metavar="P",
                    help="draw only from the likeliest events that make up P of the probability")
-    p.add_argument("--repetition-penalty", type=positive_float, metavar="X",
+    p.add_argument("--repetition-penalty", type=number, metavar="X",
                    help="discourage recently used events (1 = off, e.g. 1.2)")
-    p.add_argument("--variations", type=positive_int, default=1, metavar="N",
+    p.add_argument("--variations", type=whole, default=1, metavar="N",
                    help="compose N variations at once (FILE-2.mid, FILE-3.mid, ...)")
     p.add_argument("--primer", type=Path, metavar="FILE", help="a MIDI file to continue")
-    p.add_argument("--tempo", type=positive_float, metavar="BPM", help="beats per minute")
-    p.add_argument("--density", type=positive_float, metavar="D",
+    p.add_argument("--tempo", type=number, metavar="BPM", help="beats per minute")
+    p.add_argument("--density", type=number, metavar="D",
                    help="about D notes (onsets) per quarter note in every bar, e.g. 0.8 calm, 2.5 busy "
                         "(models with bar controls)")
     p.add_argument("--chords", metavar="'I vi IV V'",
@@ -179,6 +184,7 @@ def run_compose(host: Host, args: argparse.Namespace, con: Console) -> int:
     if args.output is not None and not args.output.parent.is_dir():
         raise CommandLineError(f"output folder {str(args.output.parent)!r} does not exist")
     options = ComposeOptions.from_namespace(args)
+    options.check()  # the bounds the page checks too (results.COMPOSE_BOUNDS), before anything is read
     bars = con.progress()
     noted = len(host.warnings)
     try:
@@ -202,7 +208,8 @@ def run_compose(host: Host, args: argparse.Namespace, con: Console) -> int:
     epoch = f", epoch {result.epoch}" if result.epoch is not None else ""
     con.out(
         f"wrote {result.path}  ({result.style} by {result.plugin}, seed {result.seed}, "
-        f"{result.events} events, {result.duration_seconds:.1f} s{epoch})"
+        f"{result.events} {'notes' if 'notes' in (result.report or {}) else 'events'}, "
+        f"{result.duration_seconds:.1f} s{epoch})"
     )
     for extra in result.variations:
         if Path(extra) != Path(result.path):

@@ -63,6 +63,43 @@ class StyleInfo(_Record):
     source: str = ""  # "bundled", "store", "catalogue"
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The values a numeric compose option may take: ``low`` .. ``high`` (``low`` itself excluded
+    when ``open_low``)."""
+
+    low: float
+    high: float
+    open_low: bool = False
+
+    def admits(self, value: float) -> bool:
+        return (self.low < value if self.open_low else self.low <= value) and value <= self.high
+
+    def text(self) -> str:
+        low = f"above {_num(self.low)}" if self.open_low else f"at least {_num(self.low)}"
+        return low if self.high == float("inf") else f"{low} and at most {_num(self.high)}"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+#: Every numeric compose option's bounds, written once: both command lines and the page check them
+#: before anything is read or composed (``ComposeOptions.check``), and the plugin keeps to them.
+COMPOSE_BOUNDS: dict[str, Bound] = {
+    "length": Bound(1, 20_000),
+    "seconds": Bound(0, float("inf"), open_low=True),  # the plugin caps the notes (and says so)
+    "seed": Bound(0, 2**63 - 1),
+    "temperature": Bound(0, 100, open_low=True),
+    "top_k": Bound(1, 1_000_000),
+    "top_p": Bound(0, 1, open_low=True),
+    "repetition_penalty": Bound(1, 100),
+    "variations": Bound(1, 64),
+    "tempo": Bound(10, 400),
+    "density": Bound(0, 16, open_low=True),
+}
+
+
 @dataclass
 class ComposeOptions(_Record):
     """What the user asked for when clicking Compose. ``None`` means the plugin's default."""
@@ -87,6 +124,17 @@ class ComposeOptions(_Record):
     model: Path | None = None  # compose with this model file (its style must match ``style``)
     force: bool = False  # overwrite existing output files (otherwise the plugin refuses)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Raise ``BadValueError`` (one line naming the option) for a value out of its bounds."""
+        from hostapi.errors import BadValueError
+
+        for name, bound in COMPOSE_BOUNDS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not bound.admits(value):
+                raise BadValueError(f"{name.replace('_', '-')} must be {bound.text()}, not {value!r}")
 
     @classmethod
     def from_namespace(cls, ns: Any) -> ComposeOptions:

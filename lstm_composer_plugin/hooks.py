@@ -76,10 +76,11 @@ def compose(
     result = compose_style(style, options, model_path=path, progress=progress)
     result.plugin = PLUGIN
     if options.seconds is not None and result.duration_seconds < 0.95 * options.seconds:
-        warn(
-            f"the piece is {result.duration_seconds:.0f} s long, not the {options.seconds:g} s "
-            f"asked for: compositions stop at {MAX_EVENTS} events (notes, for note-level models)"
-        )
+        # Say why only when it is the cap (MAX_EVENTS, or 20 notes a second for note models).
+        capped = result.events >= min(MAX_EVENTS, 20 * options.seconds) - 1
+        why = (f": compositions stop at {MAX_EVENTS} events (notes, for note-level models; "
+               "at most 20 notes a second)") if capped else ""
+        warn(f"the piece is {result.duration_seconds:.1f} s long, not the {options.seconds:g} s asked for{why}")
     result.report["summary"] = _summary(result.report)
     return result
 

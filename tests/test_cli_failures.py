@@ -153,7 +153,7 @@ def test_existing_outputs_are_refused_unless_forced(env, tmp_path):
 def test_values_the_programs_cannot_honour_are_said(env, tmp_path):
     proc = run("voc-host", "compose", "bach", "--seed", "99999999999999999999",
                env=env, cwd=tmp_path, code=2)
-    assert "from 0 to 9223372036854775807, not '99999999999999999999'" in proc.stderr
+    assert "seed must be at least 0 and at most 9223372036854775807, not 99999999999999999999" in proc.stderr
     proc = run("lstm-composer", "compose", "--style", "bad/style name", env=env, cwd=tmp_path,
                code=2)
     assert "'bad/style name' is not a style name" in proc.stderr

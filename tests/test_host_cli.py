@@ -283,7 +283,7 @@ def test_progress_bars_draw_one_bar_per_stage():
         bars(Progress("compose", done, 4, "event"))
     bars.close()
     text = screen.getvalue()
-    assert "download" in text and "1.00M/1.00M" in text and "bach.lstmc" in text
+    assert "download" in text and "1.05M/1.05M" in text and "bach.lstmc" in text
     assert "compose" in text and "4/4" in text
 
 

@@ -260,6 +260,55 @@ def test_composing_a_downloadable_style_reports_download_then_compose(served):
     assert status == 200 and ctype == "audio/midi" and midi[:4] == b"MThd"
 
 
+# Issue 23, item 15: the same out-of-range values are refused by the page and both command lines,
+# with the same one-line message (hostapi.results.COMPOSE_BOUNDS, written once).
+OUT_OF_RANGE = [
+    ("seed", 2**63, "--seed"), ("seed", -1, "--seed"), ("variations", 65, "--variations"),
+    ("variations", 0, "--variations"), ("length", 20_001, "--length"), ("temperature", 0, "--temperature"),
+    ("density", 17, "--density"), ("density", 0, "--density"), ("seconds", 0, "--seconds"),
+]
+
+
+def test_item_15_the_page_and_both_command_lines_refuse_the_same_values(served, tmp_path):
+    auth = {"X-Voc-Token": served.token, "Content-Type": "application/json"}
+    env = {**os.environ, "LSTM_COMPOSER_HOME": str(tmp_path / "home"), "LSTM_COMPOSER_OFFLINE": "1"}
+    clis = {"voc-host": [sys.executable, "-m", "hostapi.cli"],
+            "lstm-composer": [sys.executable, "-m", "lstm_composer_plugin.cli"]}
+    for field, value, flag in OUT_OF_RANGE:
+        status, body = _json(served.request(
+            "POST", "/api/compose", headers=auth, body=json.dumps({"style": "bach", field: value}).encode()))
+        assert status == 400, (field, value, body)
+        said = {"page": body["error"]}
+        for prog, command in clis.items():
+            proc = subprocess.run([*command, "compose", "bach", flag, str(value), "-o", "x.mid"], cwd=tmp_path,
+                                  env=env, capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 2, (prog, field, value, proc.stderr)
+            [line] = proc.stderr.splitlines()
+            assert line.startswith(f"{prog}: error: "), line
+            said[prog] = line.split("error: ", 1)[1]
+        assert not list(tmp_path.glob("*.mid"))
+        assert said["voc-host"] == said["lstm-composer"] == said["page"], said
+        assert said["page"].startswith(f"{flag[2:]} must be "), said
+    # A style name is a style name everywhere ('+' was the page's alone).
+    status, body = _json(served.request("POST", "/api/compose", headers=auth,
+                                        body=json.dumps({"style": "a+b"}).encode()))
+    assert status == 400
+    for command in clis.values():
+        proc = subprocess.run([*command, "compose", "a+b"], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 2 and "not a style name" in proc.stderr
+    # And the largest seed is the same everywhere: accepted by all three.
+    status, body = _json(served.request("POST", "/api/compose", headers=auth,
+                                        body=json.dumps({"style": "bach", "seed": 2**63 - 1, "length": 20,
+                                                         "png": False}).encode()))
+    assert status == 202, body
+    for command in clis.values():
+        proc = subprocess.run([*command, "compose", "bach", "--seed", str(2**63 - 1), "--length", "20", "-o",
+                               f"s{len(command[-1])}.mid"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+
+
 # -- the page in Chromium -----------------------------------------------------------------
 
 

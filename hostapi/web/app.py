@@ -37,6 +37,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hostapi import ComposeOptions, Host, ModelsRequest, Progress
+from hostapi.commands import STYLE_NAME
+from hostapi.errors import UserError
 
 from .jobs import FileRegistry, JobRunner
 
@@ -45,7 +47,7 @@ TOKEN_PARAM = "token"
 TOKEN_HEADER = "x-voc-token"
 # The window's model manager offers these; the others take file paths or print settings.
 MODEL_ACTIONS = ("list", "fetch", "pack", "verify", "repair", "remove")
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # a style name, never a path
+NAME = re.compile(rf"^{STYLE_NAME.pattern}$")  # a style name, as the command lines take it; never a path
 FILE_ID = re.compile(r"^[0-9a-f]{32}$")
 JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 
@@ -163,6 +165,10 @@ def _float(body: dict[str, Any], key: str, low: float, high: float) -> float | N
     return number
 
 
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
 def _text(body: dict[str, Any], key: str, longest: int = 400) -> str | None:
     value = body.get(key)
     if value is None or value == "":
@@ -197,18 +203,23 @@ def compose_options(body: Any, out_dir: Path) -> tuple[str, ComposeOptions]:
     """The page's compose request as host options (files go where the server says)."""
     body = _only(body, COMPOSE_FIELDS)
     style = _name(body.get("style"))
+    wide = 1e300  # the page parses types; the bounds are ComposeOptions.check's, as for the command lines
     options = ComposeOptions(
         out_path=out_dir / f"{style}.mid",
-        length=_int(body, "length", 1, 20_000),
-        seconds=_float(body, "seconds", 1, 1800),
-        seed=_int(body, "seed", 0, 2**31 - 1),
-        temperature=_float(body, "temperature", 0.05, 5),
-        variations=_int(body, "variations", 1, 16) or 1,
-        density=_float(body, "density", 0.05, 16),
+        length=_int(body, "length", -(2**63), 2**63),
+        seconds=_float(body, "seconds", -wide, wide),
+        seed=_int(body, "seed", -(2**63), 2**64),
+        temperature=_float(body, "temperature", -wide, wide),
+        variations=_or(_int(body, "variations", -(2**63), 2**63), 1),
+        density=_float(body, "density", -wide, wide),
         chords=_text(body, "chords"),
         png=bool(body.get("png", True)),
         audio=bool(body.get("audio", False)),
     )
+    try:
+        options.check()
+    except UserError as exc:
+        raise BadRequest(str(exc)) from None
     return style, options
 
 
@@ -240,6 +251,7 @@ def _files_of(result: Any, files: FileRegistry) -> dict[str, Any]:
         "plugin": result.plugin,
         "seed": result.seed,
         "events": result.events,
+        "unit": "notes" if "notes" in (result.report or {}) else "events",  # what ``events`` counts
         "duration_seconds": result.duration_seconds,
         "model_id": result.model_id,
         "summary": summary if isinstance(summary, str) else "",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hostapi.results import ComposeOptions, CompositionResult, Progress
+from hostapi.results import COMPOSE_BOUNDS, ComposeOptions, CompositionResult, Progress
 from lstm_composer_plugin.compose.audio import check_audio, render_beside
 from lstm_composer_plugin.compose.engine import NumpyNetwork
 from lstm_composer_plugin.compose.event_composer import (  # noqa: F401 (re-exported: tests, bench)
@@ -50,8 +50,10 @@ PLUGIN = "lstm"
 DEFAULT_LENGTH = 500  # events, about the reference's 500 notes
 MAX_EVENTS = MAX_NOTES  # one cap for both encodings: events (event models) or notes (note models)
 DEFAULT_TEMPERATURE = 1.0
-MAX_VARIATIONS = 64
-MAX_DENSITY = 16.0  # onsets per quarter note: sixteenth-note triplets in every voice
+# The host contract's bounds (hostapi.results.COMPOSE_BOUNDS), which the command lines and the page
+# check too: one set of numbers for all three.
+MAX_VARIATIONS = int(COMPOSE_BOUNDS["variations"].high)
+MAX_DENSITY = COMPOSE_BOUNDS["density"].high  # onsets per quarter note: sixteenth-note triplets in every voice
 
 
 def compose(
@@ -166,7 +168,7 @@ class _Run:
     takes: list[_Take]
     bpm: float
     description: str  # of the primer
-    total: int  # for progress: events or notes asked for
+    total: float  # for progress: events, notes or seconds asked for
     unit: str
 
 
@@ -187,8 +189,17 @@ def _compose_notes(
     stats = model.manifest.get("stats") or {}
     piece_bpm = primer_piece.bpm if primer_piece is not None else None
     bpm = float(options.tempo or piece_bpm or nm.profile.bpm or stats.get("bpm") or DEFAULT_BPM)
-    total = options.length if options.length is not None else DEFAULT_NOTES
-    notify(Progress("compose", 0, total, "token", f"composing in {style}"))
+    # Progress in the unit the length was asked in: notes, or seconds of music (sampling reports
+    # grid steps, scaled here), ending exactly at the total.
+    if options.seconds is not None:
+        total, unit = float(options.seconds), "s"
+    else:
+        total, unit = options.length if options.length is not None else DEFAULT_NOTES, "note"
+    notify(Progress("compose", 0, total, unit, f"composing in {style}"))
+
+    def report(done: int, n: int) -> None:
+        notify(Progress("compose", round(done / n * total, 2) if unit == "s" else done, total, unit))
+
     takes, primer = compose_notes(
         net,
         nm,
@@ -200,13 +211,13 @@ def _compose_notes(
         primer_piece=primer_piece,
         guard_overrides=dict(options.extra),
         stats=stats,
-        progress=lambda done, n: notify(Progress("compose", done, n, "token")),
+        progress=report,
     )
     out = [
         _Take(t.notes, t.report, int(t.report["notes"]), ts)
         for t, ts in zip(takes, primer.time_signatures, strict=True)
     ]
-    return _Run(out, bpm, primer.description, total, "note")
+    return _Run(out, bpm, primer.description, total, unit)
 
 
 # -- options ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from hostapi.results import COMPOSE_BOUNDS
 from lstm_composer_plugin.compose.engine import NumpyNetwork
 from lstm_composer_plugin.compose.guards import MelodyGuards
 from lstm_composer_plugin.compose.sampling import Sample, SamplingSettings, sample
@@ -52,7 +53,7 @@ from lstm_composer_plugin.music.stats import style_distance
 from lstm_composer_plugin.music.tokens import notes_to_events
 
 DEFAULT_NOTES = 500  # --length for note models counts notes
-MAX_NOTES = 20_000  # upper bound, also for a length in seconds (the event models' cap, in notes)
+MAX_NOTES = int(COMPOSE_BOUNDS["length"].high)  # upper bound, also for a length in seconds (in notes)
 PRIMER_TOKENS = 768  # a MIDI primer contributes its last bars, up to about 300 notes
 TOKENS_PER_NOTE_CAP = 8  # the token budget: a row never needs more than this per note
 
@@ -134,7 +135,11 @@ def compose_notes(
         state.push(t)
     until_notes = until_steps = None
     if options.seconds is not None:
-        until_steps = (state.bar_start or 0) + math.ceil(options.seconds * bpm / 60.0 * enc.grid)
+        # The output starts at the bar line of the primer's last bar, or of the bar after it when the
+        # continuation begins with a bar line: counting from the later one, the piece is at least as
+        # long as asked, and at most a bar longer (the bar in which the time runs out is finished).
+        origin = (state.bar_start or 0) + (state.bar_len if primer.context else 0)
+        until_steps = origin + math.ceil(options.seconds * bpm / 60.0 * enc.grid)
         n_notes = min(MAX_NOTES, max(1, math.ceil(options.seconds * 20)))  # 20 notes a second at most
         until_notes = state.notes + n_notes  # whichever comes first: the bar past the time, or the cap
     else:

@@ -110,7 +110,9 @@ def sample(
     With ``step_lengths`` (grid steps each token advances time by) and
     ``until_steps``, a row stops once its music reaches that length, so a
     length in seconds can be asked for; ``n_events`` stays the upper bound.
-    ``progress(done, total)`` is called every 50 events.
+    ``progress(done, total)`` is called every 50 tokens and once at the end with done == total: in
+    notes when note rows stop at ``until_notes``, in grid steps when they stop at ``until_steps``,
+    else in tokens.
 
     Note-level models pass a ``grammar`` (``music.grammar.Grammar``): every draw is masked to the
     tokens that keep the sequence well formed, and the lengths are the grammar's own: a row stops
@@ -154,6 +156,8 @@ def sample(
 
     out: list[list[int]] = [[] for _ in range(batch)]
     done = np.zeros(batch, dtype=bool)
+    # Where the rows start from (after the primer): progress counts notes or grid steps from here.
+    start = (rows[0].grammar.notes, rows[0].grammar.now) if rows is not None else (0, 0)
     steps_so_far = np.zeros(batch, dtype=np.int64)
     with blas_threads(1):
         state, logits = net.run(primer, logits=True)
@@ -177,11 +181,27 @@ def sample(
                     steps_so_far[row] += int(step_lengths[tok])
                     done[row] = steps_so_far[row] >= until_steps
             if progress is not None and (i + 1) % 50 == 0:
-                progress(i + 1, n_events)
+                progress(*_progress(i + 1, n_events, rows, start, until_notes, until_steps))
             if done.all() or i == n_events - 1:
                 break
             state, logits = net.step_logits(state, tokens)  # all rows: one matrix product
+    if progress is not None:
+        total = _progress(0, n_events, rows, start, until_notes, until_steps)[1]
+        progress(total, total)  # the bar ends where it said it would
     return [Sample(out[row], _row_stats(row, guard_states, rows)) for row in range(batch)]
+
+
+def _progress(tokens: int, n_events: int, rows: list[_NoteRow] | None, start: tuple[int, int],
+              until_notes: int | None, until_steps: int | None) -> tuple[int, int]:
+    """(done, total) in the unit the length was asked in: notes (``until_notes`` alone), grid steps
+    (``until_steps``: a length in time), else tokens. The slowest row is the one that counts."""
+    if rows is None or (until_notes is None and until_steps is None):
+        return tokens, n_events
+    if until_steps is not None:
+        total = max(1, until_steps - start[1])
+        return min(total, min(r.grammar.now for r in rows) - start[1]), total
+    total = max(1, until_notes - start[0])
+    return min(total, min(r.grammar.notes for r in rows) - start[0]), total
 
 
 def _row_stats(row: int, guard_states: list[GuardState] | None, rows: list[_NoteRow] | None) -> GuardStats:

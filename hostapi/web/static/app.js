@@ -175,7 +175,7 @@ function showResult(r) {
   $("result-empty").hidden = true;
   $("result").hidden = false;
   $("result-summary").textContent =
-    `${r.style} · seed ${r.seed} · ${r.duration_seconds.toFixed(1)} s · ${r.events} events · ${r.plugin}${r.model_id ? ` (${r.model_id})` : ""}`;
+    `${r.style} · seed ${r.seed} · ${r.duration_seconds.toFixed(1)} s · ${r.events} ${r.unit || "events"} · ${r.plugin}${r.model_id ? ` (${r.model_id})` : ""}`;
   $("result-report").textContent = r.summary || "";
   $("result-report").hidden = !r.summary;
   const roll = $("pianoroll");
