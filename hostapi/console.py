@@ -120,6 +120,11 @@ class ProgressBars:
     def __call__(self, progress: Progress) -> None:
         if not self.enabled:
             return
+        stream = self.file or sys.stderr
+        if not _is_terminal(stream):
+            if progress.unit == "B":  # downloads only: a log must say one happened (compose stays quiet)
+                self._line(progress, stream)
+            return
         bar = self._bar
         if bar is None or progress.stage != self._stage or progress.done < bar.n:
             bar = self._open(progress)
@@ -150,9 +155,36 @@ class ProgressBars:
 
     def close(self) -> None:
         if self._bar is not None:
+            # Draw the final state: a download faster than tqdm's first redraw left no bar at all.
+            self._bar.refresh()
             self._bar.close()
             self._bar = None
-            self._stage = None
+        self._stage = None
+        self._tenth = -1
+
+    _tenth = -1  # redirected output: the last tenth of the stage written as a line
+
+    def _line(self, progress: Progress, stream: TextIO) -> None:
+        """Not a terminal: one line per 10 % of a download (its first and last included), so a
+        log says that it happened and how big it was."""
+        if progress.stage != self._stage:
+            self._stage, self._tenth = progress.stage, -1
+        if not progress.total:
+            return
+        tenth = min(10, int(progress.done * 10 // progress.total))
+        if tenth <= self._tenth:
+            return
+        self._tenth = tenth
+        amount = f"{format_size(progress.done)} of {format_size(progress.total)}"
+        about = f" {progress.message}" if progress.message else ""
+        print(f"{progress.stage}{about}: {tenth * 10}% ({amount})", file=stream, flush=True)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _width(stream: TextIO) -> dict[str, Any]:

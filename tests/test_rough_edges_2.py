@@ -190,3 +190,38 @@ def test_item_19_length_counts_notes_in_the_help_and_the_output_line(env, tmp_pa
     proc = run("voc-host", "compose", "bach", "--length", "40", "--seed", "1", "-o", "b.mid", "--offline",
                env=env, cwd=tmp_path)
     assert proc.returncode == 0 and " 40 notes, " in proc.stdout, proc.stdout
+
+
+def test_item_11_a_download_is_visible_on_a_terminal_and_said_when_redirected():
+    import io
+    import os
+    import pty
+
+    from hostapi.console import ProgressBars
+    from hostapi.results import Progress
+
+    # Redirected: one line per tenth, so a log says a download happened, and how big.
+    log = io.StringIO()
+    bars = ProgressBars(file=log)
+    for done in range(0, 3_850_489, 100_000):
+        bars(Progress("download", done, 3_850_488, "B", "bach.lstmc"))
+    bars(Progress("download", 3_850_488, 3_850_488, "B", "bach.lstmc"))
+    bars.close()
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "download bach.lstmc: 0% (0 B of 3.9 MB)"
+    assert lines[-1] == "download bach.lstmc: 100% (3.9 MB of 3.9 MB)" and len(lines) == 11
+    # A terminal and a server faster than tqdm's first redraw: the bar still shows its end.
+    main_fd, sub_fd = pty.openpty()
+    try:
+        with os.fdopen(sub_fd, "w", closefd=False) as screen:
+            bars = ProgressBars(file=screen)
+            bars(Progress("download", 0, 1_000_000, "B", "irish.lstmc"))
+            bars(Progress("download", 1_000_000, 1_000_000, "B", "irish.lstmc"))
+            bars.close()
+            screen.flush()
+        text = os.read(main_fd, 1 << 16).decode()
+    finally:
+        os.close(main_fd)
+        os.close(sub_fd)
+    assert "100%" in text and "1.00M/1.00M" in text, text
+    assert "\n\n" not in text.replace("\r", "")

@@ -47,7 +47,7 @@ def test_list_json_and_text(cat, capsys):
     lines = out.splitlines()
     assert lines[0].split() == ["STYLE", "STATUS", "VERSION", "SIZE", "PATH"]
     jazz = next(line for line in lines if line.startswith("jazz"))
-    assert "download" in jazz and " KB" in jazz  # the one size formatter: binary units
+    assert "download" in jazz and " kB" in jazz  # the one size formatter: SI units (issue 23, item 12)
     assert any(line.startswith("catalogue: http://127.0.0.1") for line in lines)
 
 
