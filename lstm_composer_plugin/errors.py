@@ -35,3 +35,9 @@ class UnavailableError(ComposerError, UnavailableError):
 
 class OutputExistsError(ComposerError):
     """An output file exists and ``--force`` was not given (nothing was written). Exit 1."""
+
+
+class Interrupted(ComposerError):
+    """Ctrl-C while composing: what was begun has been removed (exit 130, as any interrupt)."""
+
+    exit_code = 130

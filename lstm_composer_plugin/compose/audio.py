@@ -23,10 +23,12 @@ import importlib.util
 import io
 import math
 import os
+import threading
 import wave
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mido
 import numpy as np
@@ -161,6 +163,27 @@ def _dbfs(value: float) -> float:
     return 20 * math.log10(value) if value > 0 else float("-inf")
 
 
+def _interruptible(render: Callable[[], bytes], midi_path: Path) -> bytes:
+    """Run the native renderer in a worker thread and wait for it in short steps, so that Ctrl-C
+    reaches the main thread at once (a native call does not see it for seconds). The worker only
+    computes bytes: if the wait is interrupted, nothing it finishes afterwards is written."""
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["wave"] = render()
+        except (ValueError, RuntimeError) as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="midirenderer", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.05)
+    if "error" in box:
+        raise ComposerError(f"{midi_path}: the renderer failed ({box['error']})") from None
+    return box["wave"]
+
+
 def render_wav(
     midi_path: str | os.PathLike[str],
     wav_path: str | os.PathLike[str] | None = None,
@@ -183,10 +206,7 @@ def render_wav(
     padded, _ = midi_with_tail(midi_bytes, tail_s, name=str(midi_path))
     import midirenderer
 
-    try:
-        rendered = midirenderer.render_wave_from(soundfont, padded)
-    except (ValueError, RuntimeError) as exc:
-        raise ComposerError(f"{midi_path}: the renderer failed ({exc})") from None
+    rendered = _interruptible(lambda: midirenderer.render_wave_from(soundfont, padded), midi_path)
     with wave.open(io.BytesIO(rendered)) as src:
         rate, channels, width = src.getframerate(), src.getnchannels(), src.getsampwidth()
         frames = src.readframes(src.getnframes())

@@ -12,6 +12,7 @@ Same seed + same model + same options = the same MIDI file, byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from lstm_composer_plugin.compose.note_composer import (
     compose_notes,
 )
 from lstm_composer_plugin.compose.sampling import SamplingSettings
-from lstm_composer_plugin.errors import ComposerError, UsageError
+from lstm_composer_plugin.errors import ComposerError, Interrupted, UsageError
 from lstm_composer_plugin.modelfile import ModelFile, load_model
 from lstm_composer_plugin.models import locate_model
 from lstm_composer_plugin.music.controls import parse_chords
@@ -79,6 +80,23 @@ def compose(
     net = NumpyNetwork.from_model(model)
     seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
 
+    begun: list[Path] = []  # files this call writes: removed again if it is interrupted
+    try:
+        return _compose_and_write(style, options, model, path, net, settings, n_events, variations, seed,
+                                  primer_piece, notify, audio_setup, begun)
+    except KeyboardInterrupt:
+        for f in begun:
+            with contextlib.suppress(OSError):
+                f.unlink()
+        raise Interrupted(f"interrupted: nothing was written ({len(begun)} file(s) begun were removed)"
+                          if begun else "interrupted: nothing was written") from None
+
+
+def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, path: Path, net: NumpyNetwork,
+                       settings: SamplingSettings, n_events: int, variations: int, seed: int,
+                       primer_piece: Piece | None, notify: Callable[[Progress], None], audio_setup: Any,
+                       begun: list[Path]) -> CompositionResult:
+    manifest = model.manifest
     # 2-3. Primer, guards, sampling: note-level models (note_composer) or the event models before them.
     if is_note_encoding(manifest.get("encoding")):
         run = _compose_notes(style, options, model, path, net, settings, variations, seed, primer_piece, notify)
@@ -112,6 +130,7 @@ def compose(
             model_path=str(path),
         )
         target = variation_path(out, k)
+        begun.append(target)
         try:
             write_midi(
                 target,
@@ -128,12 +147,15 @@ def compose(
         if options.png and k == 0:
             from lstm_composer_plugin.compose.pianoroll import render_pianoroll
 
+            begun.append(target.with_suffix(".png"))
             png_path = render_pianoroll(notes, target.with_suffix(".png"), bpm=run.bpm, title=f"{style}, seed {seed}")
     notify(Progress("compose", run.total, run.total, run.unit, f"wrote {paths[0]}"))
 
     first = dict(reports[0])
     if variations > 1:
         first["variations"] = reports
+    if audio_setup:
+        begun.extend(p.with_suffix(".wav") for p in paths)
     audio_paths = render_beside(paths, audio_setup, notify) if audio_setup else []
     return CompositionResult(
         path=paths[0],
