@@ -153,6 +153,9 @@ def load_split(style: str, manifest: dict, corpus: Path) -> tuple[list, list]:
     return train, val
 
 
+GOAL_FEATURES = ("density", "triadic", "interval_class[1]", "interval[0]")
+
+
 def harmony_extra(harmony: str | None) -> dict:
     """``ComposeOptions.extra`` for ``--harmony``: the pull toward the style's harmony off or limited."""
     if harmony is None:
@@ -292,6 +295,11 @@ def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
         "segments": {"onsets": onsets, "real": len(xr), "model": len(xm), "ngram": len(xn)},
         "auc": auc,
         # What tells the compositions from the real pieces best, feature by feature.
+        # The music issue's four measures (onsets per beat, triads, semitone clashes, repeated
+        # melody notes): the validation pieces' mean and the compositions'.
+        "goal_features": {g.name: {"real": g.mean_a, "model": g.mean_b}
+                          for g in feature_gaps(xr, xm, [n for n, _ in FEATURES], top=len(FEATURES))
+                          if g.name in GOAL_FEATURES},
         "gaps": {who: [g.__dict__ for g in feature_gaps(xr, x, [n for n, _ in FEATURES])]
                  for who, x in (("model", xm), ("ngram", xn))},
         "human": copying(real, index),

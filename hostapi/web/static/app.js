@@ -168,6 +168,8 @@ function composeRequest() {
   const length = $("length").value;
   if (length) request[$("length-unit").value] = Number(length);
   if ($("seed").value !== "") request.seed = Number($("seed").value);
+  if ($("density").value !== "") request.density = Number($("density").value);
+  if ($("chords").value.trim() !== "") request.chords = $("chords").value.trim();
   return request;
 }
 
