@@ -302,7 +302,8 @@ def test_the_profile_measures_harmony_and_composing_keeps_to_it(control_model):
     def rates(profile_harmony: dict) -> dict:
         m = NoteModel(nm.encoding, replace(nm.profile, harmony=profile_harmony), nm.melody)
         takes, _ = compose_notes(net, m, options=ComposeOptions(length=600), settings=SamplingSettings(), seed=2,
-                                 variations=8, bpm=100.0, primer_piece=None, guard_overrides={})
+                                 variations=8, bpm=100.0, primer_piece=None,
+                                 guard_overrides={"harmony": list(profile_harmony)})  # all, not the default two
         return harmony_rates([t.tokens for t in takes], Grammar(nm.encoding, max_chord=8))
 
     pulled, free = rates(style), rates({})
