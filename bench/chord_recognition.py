@@ -1,6 +1,6 @@
 """How well the bar-chord recognition (``music.controls``) agrees with published harmonic analyses.
 
-    python bench/chord_recognition.py            # needs music21 (pip install music21)
+    python bench/chord_recognition.py            # needs music21 (the bench extra)
 
 music21 ships 20 Bach chorales with Roman-numeral analyses (``corpus/bach/choraleAnalyses``,
 by Andrew Jones, proofread by Dmitri Tymoczko and Hamish Robb) beside the scores. For every
