@@ -76,6 +76,8 @@ def test_item_05_no_catalogue_says_how_to_configure_one(env, tmp_path):
 
 
 def test_item_06_a_port_in_use_says_so_and_how_to_choose_another(env, tmp_path):
+    pytest.importorskip("starlette", reason="the web extra is not installed")
+    pytest.importorskip("uvicorn", reason="the web extra is not installed")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
