@@ -287,6 +287,20 @@ def test_progress_bars_draw_one_bar_per_stage():
     assert "compose" in text and "4/4" in text
 
 
+def _drain(fd: int) -> str:
+    """Everything written to a pty so far (one read may return only the first of several writes)."""
+    import os
+    import select
+
+    chunks = []
+    while select.select([fd], [], [], 0.2)[0]:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
 def test_progress_bars_draw_on_a_terminal_that_reports_no_width():
     """A bare pseudo-terminal says 0 columns; tqdm would draw an empty bar there."""
     import os
@@ -301,7 +315,7 @@ def test_progress_bars_draw_on_a_terminal_that_reports_no_width():
                 bars(Progress("compose", done, 4, "event"))
             bars.close()
             screen.flush()
-        text = os.read(main_fd, 1 << 16).decode()
+        text = _drain(main_fd)
     finally:
         os.close(sub_fd)
         os.close(main_fd)

@@ -194,6 +194,20 @@ def test_item_19_length_counts_notes_in_the_help_and_the_output_line(env, tmp_pa
     assert proc.returncode == 0 and " 40 notes, " in proc.stdout, proc.stdout
 
 
+def _drain(fd: int) -> str:
+    """Everything written to a pty so far (one read may return only the first of several writes)."""
+    import os
+    import select
+
+    chunks = []
+    while select.select([fd], [], [], 0.2)[0]:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
 def test_item_11_a_download_is_visible_on_a_terminal_and_said_when_redirected():
     import io
     import os
@@ -221,7 +235,7 @@ def test_item_11_a_download_is_visible_on_a_terminal_and_said_when_redirected():
             bars(Progress("download", 1_000_000, 1_000_000, "B", "irish.lstmc"))
             bars.close()
             screen.flush()
-        text = os.read(main_fd, 1 << 16).decode()
+        text = _drain(main_fd)
     finally:
         os.close(main_fd)
         os.close(sub_fd)
