@@ -1,0 +1,48 @@
+"""Same seed, same bytes: compositions written before the encoding interface (issue 19) are reproduced exactly.
+
+The files in tests/data/golden/ were composed by commit 899f9be, before the encodings were put behind one
+interface and the compose path was resolved once; a refactoring that changes one byte of them changed the music.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.model_fixtures import random_note_model
+
+GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+
+# (golden file, model: "bundled" or a random_note_model recipe, compose arguments)
+CASES = [
+    ("bach-s7.mid", "bundled", ["bach", "--seed", "7", "--length", "300"]),
+    ("bach-s8.mid", "bundled", ["bach", "--seed", "8", "--seconds", "20", "--temperature", "0.9", "--top-p", "0.95",
+                                "--variations", "2", "--tempo", "90"]),
+    ("controls-s5.mid", "controls", ["--seed", "5", "--length", "200", "--density", "1.5", "--chords", "I IV V I"]),
+    ("controls-s6.mid", "controls", ["--seed", "6", "--length", "200"]),
+    ("notes-s9.mid", "augment", ["--seed", "9", "--length", "200", "--top-k", "20", "--repetition-penalty", "1.2"]),
+]
+
+
+@pytest.fixture(scope="module")
+def golden_models(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("golden-models")
+    return {"controls": random_note_model(folder / "controls.lstmc", controls=True),
+            "augment": random_note_model(folder / "notes.lstmc", key_mode="augment", seed=3)}
+
+
+@pytest.mark.parametrize(("name", "model", "args"), CASES, ids=[c[0] for c in CASES])
+def test_same_seed_same_bytes_as_before(name, model, args, golden_models, tmp_path):
+    out = tmp_path / name
+    extra = [] if model == "bundled" else ["--model", str(golden_models[model])]
+    proc = subprocess.run([sys.executable, "-m", "lstm_composer_plugin.cli", "compose", "-q", "--offline", *extra,
+                           *args, "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    written = sorted(p.name for p in tmp_path.iterdir())
+    expected = sorted(p.name for p in GOLDEN.glob(f"{out.stem}*.mid"))
+    assert written == expected
+    for file in written:
+        assert (tmp_path / file).read_bytes() == (GOLDEN / file).read_bytes(), file
