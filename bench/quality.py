@@ -55,11 +55,10 @@ from lstm_composer_plugin.compose.composer import compose  # noqa: E402
 from lstm_composer_plugin.compose.engine import NumpyNetwork, blas_threads  # noqa: E402
 from lstm_composer_plugin.errors import ComposerError, MidiReadError  # noqa: E402
 from lstm_composer_plugin.modelfile import load_model, read_manifest  # noqa: E402
+from lstm_composer_plugin.music.codec import Codec, codec_for  # noqa: E402
 from lstm_composer_plugin.music.corpus import find_midi_files  # noqa: E402
 from lstm_composer_plugin.music.evaluate import (  # noqa: E402
-    Codec,
     CopyIndex,
-    codec_for,
     feature_gaps,
     halves,
     network_nats,

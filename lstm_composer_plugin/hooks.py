@@ -31,14 +31,13 @@ from hostapi.results import (
     TrainOptions,
     WarnCallback,
 )
+from lstm_composer_plugin import PLUGIN
 from lstm_composer_plugin.errors import (
     ComposerError,
     OutputExistsError,
     UnknownStyleError,
     UsageError,
 )
-
-PLUGIN = "lstm"
 
 
 @hookimpl
@@ -69,10 +68,11 @@ def compose(
         except UnknownStyleError:
             _hint_catalogue(warn)
             return None  # not a style of ours: another plugin may know it
-    if options.seed is None:  # chosen here so that the default file name is known in advance
-        seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
-        options = dataclasses.replace(options, seed=seed)
-    _refuse_overwrite(style, options)
+    # Resolved once, here: the style (above), the seed and the output name; the composer takes them as given.
+    seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+    out = Path(options.out_path) if options.out_path is not None else Path(f"{style}-{seed}.mid")
+    options = dataclasses.replace(options, seed=seed, out_path=out)
+    _refuse_overwrite(options)
     result = compose_style(style, options, model_path=path, progress=progress)
     result.plugin = PLUGIN
     if options.seconds is not None and result.duration_seconds < 0.95 * options.seconds:
@@ -147,12 +147,12 @@ def _own_model(path: Path, style: str) -> tuple[Path, str]:
     return path, own
 
 
-def _refuse_overwrite(style: str, options: ComposeOptions) -> None:
+def _refuse_overwrite(options: ComposeOptions) -> None:
     """Existing output files (MIDI, variations, WAVs, piano roll) stay untouched unless
     ``options.force``; the folder must exist."""
     from lstm_composer_plugin.compose.composer import variation_path
 
-    out = Path(options.out_path) if options.out_path else Path(f"{style}-{options.seed}.mid")
+    out = Path(options.out_path)
     if not out.parent.is_dir():
         raise UsageError(f"output folder '{out.parent}' does not exist")
     if options.force:

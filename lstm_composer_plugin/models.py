@@ -28,6 +28,7 @@ from typing import Any
 import model_store
 from hostapi.results import Progress as HostProgress
 from hostapi.results import StyleInfo
+from lstm_composer_plugin import PLUGIN
 from lstm_composer_plugin.errors import (
     ComposerError,
     ModelFileError,
@@ -39,7 +40,6 @@ from lstm_composer_plugin.modelfile import SUFFIX, read_manifest
 
 BUNDLED_PACKAGE = "lstm_composer_plugin"
 BUNDLED_DIR = "bundled"
-PLUGIN = "lstm"
 
 
 def bundled_models() -> dict[str, Path]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hostapi.results import RuntimeFinding, RuntimeReport
+from lstm_composer_plugin import PLUGIN
 
 TRAIN_EXTRA = "pip install 'lstm-composer-plugin[train]'"
 PNG_EXTRA = "pip install 'lstm-composer-plugin[png]'"
@@ -339,7 +340,7 @@ def check_runtime(
     probe_tensorflow: bool = False,
     *,
     timeout: float = DEFAULT_PROBE_TIMEOUT,
-    plugin: str = "lstm",
+    plugin: str = PLUGIN,
 ) -> RuntimeReport:
     """Check Python, NumPy, mido, pluggy and (optionally deeply) TensorFlow.
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from lstm_composer_plugin.music import NoteEncoding, read_midi
+from lstm_composer_plugin.music.codec import codec_for
 from lstm_composer_plugin.music.corpus import find_midi_files
-from lstm_composer_plugin.music.evaluate import CopyIndex, codec_for, two_sample_auc
+from lstm_composer_plugin.music.evaluate import CopyIndex, two_sample_auc
 from lstm_composer_plugin.music.features import FEATURES, piece_segments, to_grid
 from lstm_composer_plugin.music.midi import Piece
 from lstm_composer_plugin.music.ngram_lm import NgramModel, bits_per_note

@@ -10,6 +10,7 @@ from pathlib import Path
 import mido
 import pytest
 
+from hostapi import Host
 from hostapi.results import ComposeOptions
 from lstm_composer_plugin.compose.composer import compose
 from lstm_composer_plugin.errors import ComposerError, UnknownStyleError, UsageError
@@ -38,9 +39,9 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_same_seed_gives_the_same_midi_bytes(tiny_model, tmp_path):
-    a = compose("", ComposeOptions(out_path=tmp_path / "a.mid", seed=11, length=200), model_path=tiny_model)
-    b = compose("", ComposeOptions(out_path=tmp_path / "b.mid", seed=11, length=200), model_path=tiny_model)
-    c = compose("", ComposeOptions(out_path=tmp_path / "c.mid", seed=12, length=200), model_path=tiny_model)
+    a = compose("bach", ComposeOptions(out_path=tmp_path / "a.mid", seed=11, length=200), model_path=tiny_model)
+    b = compose("bach", ComposeOptions(out_path=tmp_path / "b.mid", seed=11, length=200), model_path=tiny_model)
+    c = compose("bach", ComposeOptions(out_path=tmp_path / "c.mid", seed=12, length=200), model_path=tiny_model)
     assert a.path.read_bytes() == b.path.read_bytes()
     assert a.path.read_bytes() != c.path.read_bytes()
     assert (a.seed, a.events, a.style) == (11, 200, "bach")
@@ -49,7 +50,7 @@ def test_same_seed_gives_the_same_midi_bytes(tiny_model, tmp_path):
 
 def _check_lively(model: Path, tmp_path: Path) -> None:
     for seed in range(20):
-        result = compose("", ComposeOptions(out_path=tmp_path / f"{seed}.mid", seed=seed), model_path=model)
+        result = compose("bach", ComposeOptions(out_path=tmp_path / f"{seed}.mid", seed=seed), model_path=model)
         r = result.report
         assert r["longest_repeat"] <= r["guards"]["max_run"] <= 8, seed
         assert r["distinct_per_100"] >= 10, seed
@@ -70,7 +71,7 @@ def test_bach_is_bundled():
 def test_bundled_model_twenty_seeded_compositions(tmp_path):
     """The bundled note-level model: exactly the notes asked for, no one-pitch loop, no borrowed tune."""
     for seed in range(20):
-        result = compose("", ComposeOptions(out_path=tmp_path / f"{seed}.mid", seed=seed), model_path=BUNDLED_BACH)
+        result = compose("bach", ComposeOptions(out_path=tmp_path / f"{seed}.mid", seed=seed), model_path=BUNDLED_BACH)
         r = result.report
         assert r["longest_repeat"] <= r["guards"]["max_run"] <= 8, seed
         assert r["distinct_per_100"] >= 10, seed
@@ -80,7 +81,7 @@ def test_bundled_model_twenty_seeded_compositions(tmp_path):
 
 def test_bundled_model_composes_by_style_name(tmp_path):
     """By name, offline: a file in the chorales' metre that starts on a bar and keeps moving."""
-    result = compose("bach", ComposeOptions(out_path=tmp_path / "bach.mid", seed=1, offline=True))
+    result = Host().compose("bach", ComposeOptions(out_path=tmp_path / "bach.mid", seed=1, offline=True))
     assert result.path.is_file() and result.model_id
     piece = read_midi(result.path)
     assert piece.time_signature == (4, 4) and result.report["time_signature"] == "4/4"
@@ -92,7 +93,7 @@ def test_bundled_model_composes_by_style_name(tmp_path):
 
 
 def test_midi_records_provenance_and_the_report(tiny_model, tmp_path):
-    result = compose("", ComposeOptions(out_path=tmp_path / "p.mid", seed=5, temperature=0.9, length=100), model_path=tiny_model)
+    result = compose("bach", ComposeOptions(out_path=tmp_path / "p.mid", seed=5, temperature=0.9, length=100), model_path=tiny_model)
     texts = [m.text for m in mido.MidiFile(result.path).tracks[0] if m.type == "text"]
     joined = "\n".join(texts)
     for needle in ("style=bach", f"model={result.model_id}", "epoch=10", "seed=5", "temperature=0.9", "longest borrowed run"):
@@ -103,7 +104,7 @@ def test_midi_records_provenance_and_the_report(tiny_model, tmp_path):
 
 def test_variations_seconds_and_tempo(tiny_model, tmp_path):
     opts = ComposeOptions(out_path=tmp_path / "v.mid", seed=3, variations=3, seconds=20, tempo=90)
-    result = compose("", opts, model_path=tiny_model)
+    result = compose("bach", opts, model_path=tiny_model)
     assert [p.name for p in result.variations] == ["v.mid", "v-2.mid", "v-3.mid"]
     assert all(p.is_file() for p in result.variations)
     assert len(result.report["variations"]) == 3
@@ -116,7 +117,7 @@ def test_primer_file_is_continued(tiny_model, tmp_path):
     primer = sorted(BACH.glob("*.mid"))[0] if BACH.is_dir() else None
     if primer is None:
         pytest.skip("corpus not found")
-    result = compose("", ComposeOptions(out_path=tmp_path / "c.mid", seed=2, length=50, primer=primer), model_path=tiny_model)
+    result = compose("bach", ComposeOptions(out_path=tmp_path / "c.mid", seed=2, length=50, primer=primer), model_path=tiny_model)
     assert result.events == 50
     assert primer.name in result.report["primer"]
     assert read_midi(result.path).bpm == pytest.approx(read_midi(primer).bpm, abs=0.01)
@@ -124,7 +125,7 @@ def test_primer_file_is_continued(tiny_model, tmp_path):
 
 def test_png_piano_roll(tiny_model, tmp_path):
     pytest.importorskip("matplotlib")
-    result = compose("", ComposeOptions(out_path=tmp_path / "r.mid", seed=1, length=60, png=True), model_path=tiny_model)
+    result = compose("bach", ComposeOptions(out_path=tmp_path / "r.mid", seed=1, length=60, png=True), model_path=tiny_model)
     assert result.png_path == tmp_path / "r.png"
     assert result.png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -145,7 +146,7 @@ def test_png_piano_roll(tiny_model, tmp_path):
 )
 def test_bad_options_are_usage_errors(options, message):
     with pytest.raises(UsageError, match=message):
-        compose("bach", options)
+        compose("bach", options, model_path=BUNDLED_BACH)
 
 
 def test_unknown_style_and_missing_model_are_one_line_errors(tmp_path):
@@ -210,7 +211,7 @@ def test_two_threads_composing_at_once_give_the_same_bytes(tmp_path):
 
     def piece(name: str, seed: int) -> bytes:
         options = ComposeOptions(out_path=tmp_path / name, seed=seed, length=120)
-        return compose("bach", options).path.read_bytes()
+        return compose("bach", options, model_path=BUNDLED_BACH).path.read_bytes()
 
     alone = [piece("alone-1.mid", 1), piece("alone-2.mid", 2)]
     together: dict[int, bytes] = {}

@@ -16,9 +16,8 @@ from typing import Any
 
 from hostapi import ModelsRequest, ModelsResult, ProgressCallback
 from hostapi.console import format_size, table
+from lstm_composer_plugin import PLUGIN
 from lstm_composer_plugin.errors import ModelFileError, UsageError
-
-PLUGIN = "lstm"
 
 #: (JSON data, text lines, ok)
 Outcome = tuple[dict[str, Any], list[str], bool]

@@ -1,10 +1,11 @@
-"""Compose: a style's model → tokens → notes → a MIDI file and an originality report.
+"""Compose: a model file → tokens → notes → a MIDI file and an originality report.
 
-    locate the model (explicit file, store install, bundled, or catalogue download)
-    load it and build the NumPy network (no TensorFlow on this path)
-    by the model's encoding: note-level models (``note_composer``: a key and metre from the
-        style, grammar-masked sampling, melodic guards) or the event models before them
-        (``event_composer``: as they always composed)
+    the caller (the ``compose`` hook) has resolved the style to a model file, drawn the seed
+    and named the output; this module takes them as given
+    load the model and build the NumPy network (no TensorFlow on this path)
+    by the model's encoding (``music.codec``): note-level models (``note_composer``: a key and
+        metre from the style, grammar-masked sampling, melodic guards) or the event models
+        before them (``event_composer``: as they always composed)
     for each variation: notes → MIDI with provenance text events (+ piano roll, audio)
 
 Same seed + same model + same options = the same MIDI file, byte for byte.
@@ -14,13 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hostapi.results import COMPOSE_BOUNDS, ComposeOptions, CompositionResult, Progress
+from lstm_composer_plugin import PLUGIN
 from lstm_composer_plugin.compose.audio import check_audio, render_beside
 from lstm_composer_plugin.compose.engine import NumpyNetwork
 from lstm_composer_plugin.compose.event_composer import (  # noqa: F401 (re-exported: tests, bench)
@@ -42,12 +43,10 @@ from lstm_composer_plugin.compose.note_composer import (
 from lstm_composer_plugin.compose.sampling import SamplingSettings
 from lstm_composer_plugin.errors import ComposerError, Interrupted, UsageError
 from lstm_composer_plugin.modelfile import ModelFile, load_model
-from lstm_composer_plugin.models import locate_model
+from lstm_composer_plugin.music.codec import encoding_of
 from lstm_composer_plugin.music.controls import parse_chords
 from lstm_composer_plugin.music.midi import Note, Piece, read_midi, write_midi
-from lstm_composer_plugin.music.notes import is_note_encoding
 
-PLUGIN = "lstm"
 DEFAULT_LENGTH = 500  # events, about the reference's 500 notes
 MAX_EVENTS = MAX_NOTES  # one cap for both encodings: events (event models) or notes (note models)
 DEFAULT_TEMPERATURE = 1.0
@@ -61,11 +60,18 @@ def compose(
     style: str,
     options: ComposeOptions,
     *,
-    model_path: Path | None = None,
+    model_path: Path,
     progress: Callable[[Progress], None] | None = None,
 ) -> CompositionResult:
-    """Compose ``options.variations`` pieces in ``style``; the first is ``result.path``."""
+    """Compose ``options.variations`` pieces in ``style`` with the model file at ``model_path``.
+
+    The style, the seed (``options.seed``) and the output (``options.out_path``) are taken as given:
+    the ``compose`` hook resolves them once. The first piece is ``result.path``.
+    """
     settings, n_events, variations = check_options(options)
+    if not style or options.seed is None or options.out_path is None:
+        raise UsageError("compose needs a style, a seed and an output path (the compose hook resolves them)")
+    seed = options.seed
     notify = progress or (lambda _p: None)
     # Read a primer file before anything slow, so a bad file fails at once.
     primer_piece = read_midi(options.primer) if options.primer is not None else None  # one-line MidiReadError
@@ -73,12 +79,9 @@ def compose(
     audio_setup = check_audio() if options.audio else None
 
     # 1. The model: everything the network, the vocabulary and the guards need is in one file.
-    path = locate_model(style, model_path, offline=options.offline, progress=progress)
+    path = Path(model_path)
     model = load_model(path)
-    manifest = model.manifest
-    style = style or str(manifest.get("style") or path.stem)
     net = NumpyNetwork.from_model(model)
-    seed = options.seed if options.seed is not None else int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
 
     begun: list[Path] = []  # files this call writes: removed again if it is interrupted
     try:
@@ -98,7 +101,7 @@ def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, pa
                        begun: list[Path]) -> CompositionResult:
     manifest = model.manifest
     # 2-3. Primer, guards, sampling: note-level models (note_composer) or the event models before them.
-    if is_note_encoding(manifest.get("encoding")):
+    if encoding_of(manifest) == "notes":
         run = _compose_notes(style, options, model, path, net, settings, variations, seed, primer_piece, notify)
     else:
         ev = compose_events(style, options, model, path, net, settings, n_events, variations, seed, primer_piece, notify)
@@ -107,7 +110,7 @@ def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, pa
         run = _Run(takes, ev.primer.bpm, ev.primer.description, ev.total, "event")
 
     # 4. Write each variation with its provenance and originality report.
-    out = Path(options.out_path) if options.out_path else Path(f"{style}-{seed}.mid")
+    out = Path(options.out_path)
     paths, reports, png_path = [], [], None
     for k, take in enumerate(run.takes):
         notes = take.notes

@@ -2,9 +2,7 @@
 
 What ``bench/quality.py`` measures, as reusable parts that know no particular encoding:
 
-* :class:`Codec`: how one encoding turns a piece into integer tokens and tokens back into
-  notes, and what it counts as a note. :func:`codec_for` builds the codec of a model file's
-  manifest (the onset-event encoding of ``tokens.py`` or the note-level one of ``notes.py``),
+* the encoding is seen through ``music.codec`` (:func:`codec_for` a model file's manifest),
   so the n-gram baselines (``ngram_lm``) and the network are scored on the same tokens and
   their bits per note are comparable across encodings.
 * :func:`network_nats`: a network's negative log-likelihood of pieces, run statefully by the
@@ -21,99 +19,16 @@ What ``bench/quality.py`` measures, as reusable parts that know no particular en
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from lstm_composer_plugin.music.codec import SEP
 from lstm_composer_plugin.music.midi import Note, Piece
 from lstm_composer_plugin.music.stats import CorpusIndex, distinct_per_100, longest_run
-from lstm_composer_plugin.music.tokens import SEP, Event, EventEncoding, Vocabulary, notes_to_events
-
-
-@dataclass
-class Codec:
-    """One encoding's view of music as integer tokens (``sep`` ends a piece)."""
-
-    kind: str
-    n_vocab: int
-    encode: Callable[[Piece], list[int]]
-    decode: Callable[[Sequence[int]], list[Note]]
-    count_notes: Callable[[Sequence[int]], int]
-    time_signature: Callable[[Sequence[int]], tuple[int, int]]  # of a decoded token stream
-    sep: int = SEP
-    # The tokens a composition in a time signature starts with, and a grammar state (``allowed()``
-    # mask over the vocabulary, ``push(token)``) that keeps sampled sequences well formed, or None.
-    start: Callable[[tuple[int, int]], tuple[list[int], Any]] = lambda _ts: ([], None)
-    # (notes that come back from encode → decode with pitch, onset and length on the grid, notes)
-    fidelity: Callable[[Piece], tuple[int, int]] = lambda piece: (len(piece.notes), len(piece.notes))
-
-
-def event_codec(manifest: dict[str, Any]) -> Codec:
-    """The onset-event encoding (``tokens.py``): one token per onset, through the model's vocabulary."""
-    from lstm_composer_plugin.music.tokens import events_to_notes, piece_to_events
-
-    vocab = Vocabulary.from_dict(manifest["vocabulary"])
-    enc = EventEncoding.from_dict(manifest.get("encoding") or {})
-    sizes = np.array([0 if e is None else len(e.pitches) for e in vocab.events])
-
-    def fidelity(piece: Piece) -> tuple[int, int]:
-        # Through the vocabulary: an event without a token of its own comes back as its nearest.
-        def grid(notes: Sequence[Note]) -> set[tuple[int, int, int]]:
-            return {(round(n.start * enc.grid), n.pitch, round(n.duration * enc.grid)) for n in notes}
-
-        want = grid(piece.notes)
-        return len(want & grid(events_to_notes(vocab.decode(vocab.encode(piece_to_events(piece, enc))), enc))), len(want)
-
-    return Codec(
-        kind="events",
-        n_vocab=len(vocab),
-        encode=lambda piece: vocab.encode(piece_to_events(piece, enc)),
-        decode=lambda toks: events_to_notes(vocab.decode(toks), enc),
-        count_notes=lambda toks: int(sizes[np.asarray(toks, dtype=np.int64)].sum()),
-        time_signature=lambda _toks: (4, 4),  # the encoding has no metre; compositions are written in 4/4
-        fidelity=fidelity,
-    )
-
-
-def note_codec(manifest: dict[str, Any]) -> Codec:
-    """The note-level encoding with metre (``notes.py``), with the model's key handling."""
-    from lstm_composer_plugin.music import grammar as gr
-    from lstm_composer_plugin.music import notes as nt
-
-    enc = nt.NoteEncoding.from_dict(manifest["encoding"])
-    table = nt.token_table(enc)
-
-    def time_signature(toks: Sequence[int]) -> tuple[int, int]:
-        return nt.first_time_signature(toks, enc) or (4, 4)
-
-    def start(ts: tuple[int, int]) -> tuple[list[int], Any]:
-        state = gr.Grammar(enc, time_signature=ts).start()
-        prefix = [table.ts_token(ts), nt.BAR]
-        for tok in prefix:
-            state.push(tok)
-        return prefix, state
-
-    return Codec(
-        kind="notes",
-        n_vocab=len(nt.vocabulary(enc)),
-        encode=lambda piece: [int(t) for t in nt.encode_piece(piece, enc)],
-        decode=lambda toks: list(nt.decode_tokens(toks, enc, time_signature=time_signature(toks))),
-        count_notes=lambda toks: int(nt.count_notes(toks, enc)),
-        time_signature=time_signature,
-        sep=nt.SEP,
-        start=start,
-        fidelity=lambda piece: nt.round_trip(piece, enc),
-    )
-
-
-def codec_for(manifest: dict[str, Any]) -> Codec:
-    """The codec of a model file's manifest, whichever encoding it was trained on."""
-    from lstm_composer_plugin.music.notes import is_note_encoding
-
-    return note_codec(manifest) if is_note_encoding(manifest.get("encoding")) else event_codec(manifest)
-
+from lstm_composer_plugin.music.tokens import Event, EventEncoding, notes_to_events
 
 # -- likelihood -------------------------------------------------------------------------
 

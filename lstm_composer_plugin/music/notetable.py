@@ -21,7 +21,7 @@ import numpy as np
 from lstm_composer_plugin.music.controls import N_CHORDS, N_DENSITY, TEXTURES, chord_name
 
 KIND = "notes"
-SEP = 0
+SEP = 0  # ends a piece, in both encodings (music.codec); never written as music
 BAR = 1
 GRID = 12
 MAX_BAR_QUARTERS = 6  # 3/2, 6/4, 12/8; a longer bar (4/2, 3/1) is written as two halves

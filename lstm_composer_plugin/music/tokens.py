@@ -28,10 +28,12 @@ from typing import Any
 import numpy as np
 
 from lstm_composer_plugin.music.midi import Note, Piece
+from lstm_composer_plugin.music.notetable import (
+    SEP,  # token between pieces (both encodings); never music
+)
 
 GRID = 24  # steps per beat (quarter note): 32nds (3), sixteenths (6), triplet eighths (8) and sixteenths (4)
 MAX_STEPS = 384  # 16 beats (four 4/4 bars): longer notes and rests are capped
-SEP = 0  # token between pieces; never written as music
 
 
 @dataclass(frozen=True, order=True)

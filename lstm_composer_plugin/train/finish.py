@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lstm_composer_plugin import PLUGIN
 from lstm_composer_plugin.errors import UsageError
 from lstm_composer_plugin.modelfile import load_model, save_model
 from lstm_composer_plugin.train import checkpoints as ck
@@ -120,7 +121,7 @@ def repick(out_dir: str | os.PathLike[str], epoch: int | str, *, say: Callable[[
     say(f"wrote {out / ck.MODEL_FILE} (epoch {epoch}; recommended: {recommended.epoch})")
     return TrainingResult(out_dir=out, style=info["style"], model_path=out / ck.MODEL_FILE, epochs_run=state.epoch,
                           recommended_epoch=recommended.epoch, reason=choice.reason,
-                          metrics_path=out / ck.METRICS_FILE, plugin="lstm")
+                          metrics_path=out / ck.METRICS_FILE, plugin=PLUGIN)
 
 
 __all__ = ["check_epoch", "finish", "repick", "ship"]

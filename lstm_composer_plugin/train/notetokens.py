@@ -24,17 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from lstm_composer_plugin.music.codec import NoteCodec
 from lstm_composer_plugin.music.corpus import Corpus
 from lstm_composer_plugin.music.melody import longest_same_pitch, melody_index, melody_of_tokens
 from lstm_composer_plugin.music.notes import (
     SEP,
     NoteEncoding,
-    NoteVocabulary,
-    count_notes,
     decode_tokens,
     encode_piece,
     opening_tokens,
-    round_trip,
     token_table,
     transpose_chords,
 )
@@ -63,8 +61,9 @@ class NoteTokens:
 
     def __init__(self, enc: NoteEncoding, profile: StyleProfile, corpus: Corpus, train_idx: Sequence[int]):
         self.enc, self.profile = enc, profile
-        self.table = token_table(enc)
-        self.n_vocab = self.table.size
+        self.codec = NoteCodec(enc, profile)
+        self.table = self.codec.table
+        self.n_vocab = self.codec.n_vocab
         self._pieces = {}  # piece index -> tokens (no SEP), encoded once
         self._train_idx = list(train_idx)
         self._corpus = corpus
@@ -99,10 +98,10 @@ class NoteTokens:
         return notes_to_events(decode_tokens([int(t) for t in tokens], self.enc))
 
     def count_units(self, tokens: np.ndarray) -> int:
-        return count_notes(tokens, self.enc)
+        return self.codec.count_units(tokens)
 
     def count_notes(self, corpus: Corpus, idx: Sequence[int]) -> int:
-        return sum(count_notes(self.piece_tokens(corpus, i), self.enc) for i in idx)
+        return sum(self.codec.count_notes(self.piece_tokens(corpus, i)) for i in idx)
 
     def style_stats(self, corpus: Corpus, idx: Sequence[int]) -> dict[str, Any]:
         # From the tokens, so the histograms are in the key the network learns (C / Am when normalised).
@@ -112,7 +111,7 @@ class NoteTokens:
         """Share of the notes that survive the round trip (pitch, onset, duration on the grid)."""
         kept = total = 0
         for i in idx:
-            k, n = round_trip(corpus.pieces[i], self.enc)
+            k, n = self.codec.fidelity(corpus.pieces[i])
             kept, total = kept + k, total + n
         return kept / max(total, 1)
 
@@ -123,8 +122,7 @@ class NoteTokens:
 
     def to_manifest(self) -> dict[str, Any]:
         """``vocabulary`` and ``encoding`` (with the style's profile: what compose needs)."""
-        return {"vocabulary": NoteVocabulary(self.enc).to_dict(),
-                "encoding": NoteRecord(self.enc, self.profile).to_dict()}
+        return self.codec.records()
 
     def manifest_stats(self, stats: dict[str, Any], tokens: np.ndarray, offsets: np.ndarray) -> dict[str, Any]:
         return dict(stats)

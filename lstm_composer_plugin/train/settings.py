@@ -21,11 +21,11 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.music.codec import ENCODINGS
+from lstm_composer_plugin.music.notetable import KEY_MODES
 
 RECIPES = ("default", "reference")
 INPUTS = ("embedding", "scalar")
-ENCODINGS = ("notes", "events")
-KEY_MODES = ("normalise", "augment", "none")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
 CONTROLS = ("bar", "none")
 

@@ -1,6 +1,6 @@
 """What training needs from an encoding, for both of them: pieces → token streams, and back.
 
-A :class:`TokenSet` is an encoding with its vocabulary, seen from the trainer: it turns
+A :class:`TokenSet` is an encoding (its ``codec``, ``music.codec``) seen from the trainer: it turns
 corpus pieces into one token stream (``SEP`` after each piece), says how many musical
 units (events or notes) a stream holds, decodes tokens to events for the scorecard's
 pitch-class and duration histograms, and writes what a model file and ``run.json``
@@ -18,15 +18,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from lstm_composer_plugin.music.codec import Codec, EventCodec
 from lstm_composer_plugin.music.corpus import Corpus
 from lstm_composer_plugin.music.stats import CorpusIndex, longest_run, style_stats
-from lstm_composer_plugin.music.tokens import SEP, Event, EventEncoding, Vocabulary, tokenize_pieces
+from lstm_composer_plugin.music.tokens import Event, EventEncoding, Vocabulary, tokenize_pieces
 from lstm_composer_plugin.train.settings import TrainSettings
 
 
 class TokenSet(Protocol):
     unit: str  # "event" or "note"
     n_vocab: int
+    codec: Codec  # the encoding itself: what composing and measuring see too
 
     def tokenize(self, corpus: Corpus, idx: Sequence[int]) -> tuple[np.ndarray, np.ndarray]: ...
     def decode(self, tokens: Sequence[int]) -> list[Event]: ...
@@ -55,7 +57,8 @@ class EventTokens:
 
     def __init__(self, vocab: Vocabulary, encoding: EventEncoding, min_count: int):
         self.vocab, self.encoding, self.min_count = vocab, encoding, min_count
-        self.n_vocab = len(vocab)
+        self.codec = EventCodec(vocab, encoding)
+        self.n_vocab = self.codec.n_vocab
 
     def tokenize(self, corpus: Corpus, idx: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         return tokenize_pieces([corpus.events[i] for i in idx], self.vocab)
@@ -64,7 +67,7 @@ class EventTokens:
         return self.vocab.decode(tokens)
 
     def count_units(self, tokens: np.ndarray) -> int:
-        return int(np.count_nonzero(np.asarray(tokens) != SEP))
+        return self.codec.count_units(tokens)
 
     def count_notes(self, corpus: Corpus, idx: Sequence[int]) -> int:
         return sum(len(e.pitches) for i in idx for e in corpus.events[i])
@@ -79,7 +82,7 @@ class EventTokens:
         return f"event vocabulary {self.n_vocab} (min count {self.min_count})"
 
     def to_manifest(self) -> dict[str, Any]:
-        return {"vocabulary": self.vocab.to_dict(), "encoding": self.encoding.to_dict()}
+        return self.codec.records()
 
     def manifest_stats(self, stats: dict[str, Any], tokens: np.ndarray, offsets: np.ndarray) -> dict[str, Any]:
         from lstm_composer_plugin.train.export import opening_counts

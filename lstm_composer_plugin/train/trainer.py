@@ -23,6 +23,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from lstm_composer_plugin import PLUGIN
 from lstm_composer_plugin.errors import ComposerError, UsageError
 from lstm_composer_plugin.train import checkpoints as ck
 from lstm_composer_plugin.train.finish import finish, repick
@@ -108,7 +109,7 @@ def train(
         recommended_epoch=choice.epoch,
         reason=choice.reason,
         metrics_path=out / ck.METRICS_FILE,
-        plugin="lstm",
+        plugin=PLUGIN,
     )
 
 
