@@ -3,8 +3,8 @@
 Both programs build these sub-commands here and run them through a :class:`~hostapi.Host`
 (``lstm-composer``'s host holds only the LSTM plugin), so they accept the same words,
 print the same text and JSON and exit with the same codes (``docs/errors.md``).
-A new compose option is one ``add_argument`` in :func:`add_compose_command` (plus its
-:class:`~hostapi.results.ComposeOptions` field): both programs get it.
+A new compose option is one entry in :data:`~hostapi.results.COMPOSE_SETTINGS` (plus its
+:class:`~hostapi.results.ComposeOptions` field): both programs and the page get it.
 
 :func:`hostapi.runner.run` is the one main loop both programs use.
 """
@@ -20,7 +20,7 @@ from typing import Any
 from .console import Console, format_size, table
 from .errors import ExitCode, NoAnswerError
 from .host import Host
-from .results import MODELS_ACTIONS, ComposeOptions, ModelsRequest
+from .results import COMPOSE_SETTINGS, MODELS_ACTIONS, ComposeOptions, ModelsRequest
 from .runner import CommandLineError, HostCommand, Parser, run
 
 __all__ = [
@@ -75,6 +75,7 @@ seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SE
 # the ones the page checks too, so all three refuse the same values with the same words.
 whole = _number(int, lambda v: True, "a whole number")
 number = _number(float, lambda v: v == v and abs(v) != float("inf"), "a number")
+_PARSE: dict[str, Callable[[str], Any]] = {"int": whole, "float": number, "text": str, "path": Path}
 
 
 def style_name(text: str) -> str:
@@ -137,37 +138,12 @@ def add_compose_command(sub: Any, parents: Sequence[argparse.ArgumentParser]) ->
                    help="compose with this model file (a trained .lstmc) instead of a style's")
     p.add_argument("-o", "--output", type=Path, metavar="FILE",
                    help="MIDI file to write (default: STYLE-SEED.mid here); its folder must exist")
-    p.add_argument("--force", action="store_true",
-                   help="overwrite existing files (the MIDI, its variations, their WAVs and the piano roll)")
-    p.add_argument("--length", type=whole, metavar="N",
-                   help="notes to compose (default 500; events, for older event-level models)")
-    p.add_argument("--seconds", type=number, metavar="S",
-                   help="compose about this many seconds instead of --length notes (whole bars)")
-    p.add_argument("--seed", type=whole, metavar="N",
-                   help="random seed: the same seed and model give the same file")
-    p.add_argument("--temperature", type=number, metavar="T",
-                   help="above 1 more adventurous, below 1 safer")
-    p.add_argument("--top-k", type=whole, metavar="K",
-                   help="draw only from the K likeliest events")
-    p.add_argument("--top-p", type=number, metavar="P",
-                   help="draw only from the likeliest events that make up P of the probability")
-    p.add_argument("--repetition-penalty", type=number, metavar="X",
-                   help="discourage recently used events (1 = off, e.g. 1.2)")
-    p.add_argument("--variations", type=whole, default=1, metavar="N",
-                   help="compose N variations at once (FILE-2.mid, FILE-3.mid, ...)")
-    p.add_argument("--primer", type=Path, metavar="FILE", help="a MIDI file to continue")
-    p.add_argument("--tempo", type=number, metavar="BPM", help="beats per minute")
-    p.add_argument("--density", type=number, metavar="D",
-                   help="about D notes (onsets) per quarter note in every bar, e.g. 0.8 calm, 2.5 busy "
-                        "(models with bar controls)")
-    p.add_argument("--chords", metavar="'I vi IV V'",
-                   help="the chord of each bar as roman numerals in the composition's key, repeated to "
-                        "the end (models with bar controls; i iv V7 i is minor)")
-    p.add_argument("--png", action="store_true",
-                   help="also draw a piano roll next to the MIDI file (needs matplotlib)")
-    p.add_argument("--audio", action="store_true",
-                   help="also render a WAV next to each MIDI file (the audio extra, docs/audio.md)")
-    p.add_argument("--offline", action="store_true", help="never download a model")
+    for setting in COMPOSE_SETTINGS:  # the record every host builds its options from
+        if setting.kind == "flag":
+            p.add_argument(setting.flag, action="store_true", help=setting.help_text())
+        else:
+            p.add_argument(setting.flag, type=_PARSE[setting.kind], metavar=setting.metavar,
+                           help=setting.help_text())
     _plugin_option(p)
     return p
 

@@ -84,20 +84,70 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
-#: Every numeric compose option's bounds, written once: both command lines and the page check them
-#: before anything is read or composed (``ComposeOptions.check``), and the plugin keeps to them.
-COMPOSE_BOUNDS: dict[str, Bound] = {
-    "length": Bound(1, 20_000),
-    "seconds": Bound(0, float("inf"), open_low=True),  # the plugin caps the notes (and says so)
-    "seed": Bound(0, 2**63 - 1),
-    "temperature": Bound(0, 100, open_low=True),
-    "top_k": Bound(1, 1_000_000),
-    "top_p": Bound(0, 1, open_low=True),
-    "repetition_penalty": Bound(1, 100),
-    "variations": Bound(1, 64),
-    "tempo": Bound(10, 400),
-    "density": Bound(0, 16, open_low=True),
-}
+@dataclass(frozen=True)
+class ComposeSetting:
+    """One compose option as every host offers it: its ``ComposeOptions`` field, what it is (``kind``:
+    ``int``, ``float``, ``text``, ``path`` or ``flag``), its bounds, its help text, the plugin's
+    default as the help states it, and whether the page offers it (files are the server's to name)."""
+
+    name: str
+    kind: str
+    help: str
+    metavar: str | None = None
+    bound: Bound | None = None
+    default: str = ""  # the default in words, for the help text ("" when the help says it)
+    page: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def help_text(self) -> str:
+        return f"{self.help} (default: {self.default})" if self.default else self.help
+
+    def to_dict(self) -> dict[str, Any]:
+        """The page's view: its form takes each input's bounds and tooltip from here."""
+        d: dict[str, Any] = {"name": self.name, "kind": self.kind, "help": self.help_text()}
+        if self.bound is not None:
+            d.update(min=self.bound.low, max=None if self.bound.high == float("inf") else self.bound.high,
+                     open_low=self.bound.open_low)
+        return d
+
+
+#: Every compose option (beside the style, the model file and the output, which each host names its own
+#: way), written once: both command lines build their options from it, the page its form and its checks,
+#: and ``ComposeOptions.check`` refuses what is out of bounds for all three with the same words.
+COMPOSE_SETTINGS: tuple[ComposeSetting, ...] = (
+    ComposeSetting("force", "flag", "overwrite existing files (the MIDI, its variations, their WAVs and the piano roll)"),
+    ComposeSetting("length", "int", "notes to compose (default 500; events, for older event-level models)", "N",
+                   Bound(1, 20_000), page=True),
+    ComposeSetting("seconds", "float", "compose about this many seconds instead of --length notes (whole bars)",
+                   "S", Bound(0, float("inf"), open_low=True), page=True),  # the plugin caps the notes (and says so)
+    ComposeSetting("seed", "int", "random seed: the same seed and model give the same file", "N",
+                   Bound(0, 2**63 - 1), default="random", page=True),
+    ComposeSetting("temperature", "float", "above 1 more adventurous, below 1 safer", "T",
+                   Bound(0, 100, open_low=True), default="1", page=True),
+    ComposeSetting("top_k", "int", "draw only from the K likeliest events", "K", Bound(1, 1_000_000)),
+    ComposeSetting("top_p", "float", "draw only from the likeliest events that make up P of the probability", "P",
+                   Bound(0, 1, open_low=True)),
+    ComposeSetting("repetition_penalty", "float", "discourage recently used events (1 = off, e.g. 1.2)", "X",
+                   Bound(1, 100), default="1"),
+    ComposeSetting("variations", "int", "compose N variations at once (FILE-2.mid, FILE-3.mid, ...)", "N",
+                   Bound(1, 64), default="1", page=True),
+    ComposeSetting("primer", "path", "a MIDI file to continue", "FILE"),
+    ComposeSetting("tempo", "float", "beats per minute", "BPM", Bound(10, 400), default="the style's"),
+    ComposeSetting("density", "float", "about D notes (onsets) per quarter note in every bar, e.g. 0.8 calm, 2.5 "
+                   "busy (models with bar controls)", "D", Bound(0, 16, open_low=True), page=True),
+    ComposeSetting("chords", "text", "the chord of each bar as roman numerals in the composition's key, repeated "
+                   "to the end (models with bar controls; i iv V7 i is minor)", "'I vi IV V'", page=True),
+    ComposeSetting("png", "flag", "also draw a piano roll next to the MIDI file (needs matplotlib)", page=True),
+    ComposeSetting("audio", "flag", "also render a WAV next to each MIDI file (the audio extra, docs/audio.md)",
+                   page=True),
+    ComposeSetting("offline", "flag", "never download a model"),
+)
+
+#: The numeric options' bounds, from ``COMPOSE_SETTINGS``.
+COMPOSE_BOUNDS: dict[str, Bound] = {s.name: s.bound for s in COMPOSE_SETTINGS if s.bound is not None}
 
 
 @dataclass
@@ -144,7 +194,8 @@ class ComposeOptions(_Record):
         options here, so a new option means one new field, not two copies of a mapping.
         """
         given = vars(ns)
-        values = {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
+        # An option not given (None) keeps the field's default (variations 1, flags off).
+        values = {f.name: given[f.name] for f in dataclasses.fields(cls) if given.get(f.name) is not None}
         if "output" in given:
             values["out_path"] = given["output"]
         return cls(**values)

@@ -262,11 +262,47 @@ def test_composing_a_downloadable_style_reports_download_then_compose(served):
 
 # Issue 23, item 15: the same out-of-range values are refused by the page and both command lines,
 # with the same one-line message (hostapi.results.COMPOSE_BOUNDS, written once).
-OUT_OF_RANGE = [
-    ("seed", 2**63, "--seed"), ("seed", -1, "--seed"), ("variations", 65, "--variations"),
-    ("variations", 0, "--variations"), ("length", 20_001, "--length"), ("temperature", 0, "--temperature"),
-    ("density", 17, "--density"), ("density", 0, "--density"), ("seconds", 0, "--seconds"),
-]
+def _out_of_range() -> list[tuple[str, float, str]]:
+    """Just past each bound of every numeric option the page offers, from the one settings record."""
+    from hostapi.results import COMPOSE_SETTINGS
+
+    cases = []
+    for s in COMPOSE_SETTINGS:
+        if not s.page or s.bound is None:
+            continue
+        step = 1 if s.kind == "int" else 0.5
+        cases.append((s.name, s.bound.low if s.bound.open_low else s.bound.low - step, s.flag))
+        if s.bound.high != float("inf"):
+            cases.append((s.name, s.bound.high + step, s.flag))
+    return [(name, int(v) if float(v).is_integer() else v, flag) for name, v, flag in cases]
+
+
+OUT_OF_RANGE = _out_of_range()
+
+
+def test_the_out_of_range_cases_cover_every_page_option():
+    names = {name for name, _, _ in OUT_OF_RANGE}
+    assert names == {"length", "seconds", "seed", "temperature", "variations", "density"}
+    for case in [("seed", 2**63, "--seed"), ("seed", -1, "--seed"), ("variations", 65, "--variations"),
+                 ("variations", 0, "--variations"), ("length", 20_001, "--length"), ("temperature", 0, "--temperature"),
+                 ("density", 0, "--density"), ("seconds", 0, "--seconds")]:
+        assert case in OUT_OF_RANGE, case
+
+
+def test_the_settings_record_builds_both_command_lines_and_the_page(served):
+    from hostapi.results import COMPOSE_SETTINGS
+
+    for command in (["hostapi.cli"], ["lstm_composer_plugin.cli"]):
+        help_text = subprocess.run([sys.executable, "-m", *command, "compose", "--help"], capture_output=True,
+                                   text=True, timeout=60, env={**os.environ, "COLUMNS": "200"}).stdout
+        for setting in COMPOSE_SETTINGS:
+            assert f"{setting.flag} " in help_text or f"{setting.flag}\n" in help_text, (command, setting.flag)
+            assert setting.help[:40] in help_text, (command, setting.name)
+    status, body = _json(served.request("GET", "/api/settings", headers={"X-Voc-Token": served.token}))
+    assert status == 200
+    assert [row["name"] for row in body] == [s.name for s in COMPOSE_SETTINGS if s.page]
+    variations = next(row for row in body if row["name"] == "variations")
+    assert (variations["min"], variations["max"]) == (1, 64) and variations["help"].startswith("compose N")
 
 
 def test_item_15_the_page_and_both_command_lines_refuse_the_same_values(served, tmp_path):
@@ -337,6 +373,9 @@ def test_compose_in_the_browser_plays_and_downloads(served, browser, tmp_path):
     first_download = page.locator("#style optgroup[label=Downloadable] option").first.inner_text()
     assert re.search(r"\(\d+(\.\d)? (kB|MB|GB)\)$", first_download), first_download
     page.select_option("#style", "bach")
+    # The form's bounds and tooltips come from the compose settings record (/api/settings).
+    page.wait_for_function("document.getElementById('variations').title !== ''")
+    assert page.get_attribute("#variations", "max") == "64" and page.get_attribute("#length", "max") == "20000"
     page.fill("#length", "12")
     page.fill("#seed", "7")
     page.check("#audio")

@@ -6,6 +6,7 @@ Routes (every one behind :class:`Guard`)::
     GET  /static/{file}       app.js, style.css
     GET  /api/styles          host.list_styles() for the drop-down
     GET  /api/runtime         host.check_runtime(): what the plugins can do (audio, png)
+    GET  /api/settings        the compose settings the form offers: kind, bounds, help (COMPOSE_SETTINGS)
     POST /api/compose         start a compose job -> {"job": id}
     POST /api/models          start a model-manager job -> {"job": id}
     GET  /api/jobs/{id}       a job's state and progress; its result when done
@@ -39,6 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hostapi import ComposeOptions, Host, ModelsRequest, Progress
 from hostapi.commands import STYLE_NAME
 from hostapi.errors import UserError
+from hostapi.results import COMPOSE_SETTINGS
 
 from .jobs import FileRegistry, JobRunner
 
@@ -195,8 +197,10 @@ def _only(body: Any, allowed: set[str]) -> dict[str, Any]:
     return body
 
 
-COMPOSE_FIELDS = {"style", "length", "seconds", "temperature", "seed", "variations", "audio", "png",
-                  "density", "chords"}
+#: What the page may send: the style and the compose settings the page offers (COMPOSE_SETTINGS).
+PAGE_SETTINGS = tuple(setting for setting in COMPOSE_SETTINGS if setting.page)
+COMPOSE_FIELDS = {"style"} | {setting.name for setting in PAGE_SETTINGS}
+PAGE_DEFAULTS = {"png": True}  # the page draws the piano roll unless told not to
 
 
 def compose_options(body: Any, out_dir: Path) -> tuple[str, ComposeOptions]:
@@ -204,18 +208,15 @@ def compose_options(body: Any, out_dir: Path) -> tuple[str, ComposeOptions]:
     body = _only(body, COMPOSE_FIELDS)
     style = _name(body.get("style"))
     wide = 1e300  # the page parses types; the bounds are ComposeOptions.check's, as for the command lines
-    options = ComposeOptions(
-        out_path=out_dir / f"{style}.mid",
-        length=_int(body, "length", -(2**63), 2**63),
-        seconds=_float(body, "seconds", -wide, wide),
-        seed=_int(body, "seed", -(2**63), 2**64),
-        temperature=_float(body, "temperature", -wide, wide),
-        variations=_or(_int(body, "variations", -(2**63), 2**63), 1),
-        density=_float(body, "density", -wide, wide),
-        chords=_text(body, "chords"),
-        png=bool(body.get("png", True)),
-        audio=bool(body.get("audio", False)),
-    )
+    parse: dict[str, Callable[[str], Any]] = {
+        "int": lambda key: _int(body, key, -(2**63), 2**64),
+        "float": lambda key: _float(body, key, -wide, wide),
+        "text": lambda key: _text(body, key),
+        "flag": lambda key: bool(body.get(key, PAGE_DEFAULTS.get(key, False))),
+    }
+    given = {setting.name: parse[setting.kind](setting.name) for setting in PAGE_SETTINGS}
+    options = ComposeOptions(out_path=out_dir / f"{style}.mid",
+                             **{name: value for name, value in given.items() if value is not None})
     try:
         options.check()
     except UserError as exc:
@@ -284,6 +285,9 @@ def create_app(host: Host, *, token: str, port: int, session_dir: Path) -> Starl
         failures = [f.line() for f in host.failures if f.hook == "list_styles"]
         return JSONResponse({"styles": [s.to_dict() for s in found], "warnings": failures[-5:]})
 
+    def settings(request: Request) -> Response:
+        return JSONResponse([setting.to_dict() for setting in PAGE_SETTINGS])
+
     def runtime(request: Request) -> Response:
         reports = host.check_runtime()
         return JSONResponse({
@@ -351,6 +355,7 @@ def create_app(host: Host, *, token: str, port: int, session_dir: Path) -> Starl
             Route("/", page),
             Route("/api/styles", styles),
             Route("/api/runtime", runtime),
+            Route("/api/settings", settings),
             Route("/api/compose", compose, methods=["POST"]),
             Route("/api/models", models, methods=["POST"]),
             Route("/api/jobs/{job_id}", job),

@@ -14,13 +14,13 @@ Same seed + same model + same options = the same MIDI file, byte for byte.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hostapi.results import COMPOSE_BOUNDS, ComposeOptions, CompositionResult, Progress
+from hostapi.errors import BadValueError
+from hostapi.results import ComposeOptions, CompositionResult, Progress
 from lstm_composer_plugin import PLUGIN
 from lstm_composer_plugin.compose.audio import check_audio, render_beside
 from lstm_composer_plugin.compose.engine import NumpyNetwork
@@ -49,11 +49,6 @@ from lstm_composer_plugin.music.midi import Note, Piece, read_midi, write_midi
 
 DEFAULT_LENGTH = 500  # events, about the reference's 500 notes
 MAX_EVENTS = MAX_NOTES  # one cap for both encodings: events (event models) or notes (note models)
-DEFAULT_TEMPERATURE = 1.0
-# The host contract's bounds (hostapi.results.COMPOSE_BOUNDS), which the command lines and the page
-# check too: one set of numbers for all three.
-MAX_VARIATIONS = int(COMPOSE_BOUNDS["variations"].high)
-MAX_DENSITY = COMPOSE_BOUNDS["density"].high  # onsets per quarter note: sixteenth-note triplets in every voice
 
 
 def compose(
@@ -249,33 +244,23 @@ def _compose_notes(
 
 
 def check_options(options: ComposeOptions) -> tuple[SamplingSettings, int, int]:
-    """Validate what the user asked for (one-line UsageErrors) and fill in the defaults."""
-    if options.length is not None and options.length < 1:
-        raise UsageError(f"length must be at least 1 event, not {options.length}")
-    if options.length is not None and options.length > MAX_EVENTS:
-        raise UsageError(f"length must be at most {MAX_EVENTS} events, not {options.length}")
-    if options.seconds is not None and not (0 < options.seconds < math.inf):
-        raise UsageError(f"seconds must be above 0, not {options.seconds}")
-    if options.tempo is not None and not (10 <= options.tempo <= 400):
-        raise UsageError(f"tempo must be between 10 and 400 bpm, not {options.tempo}")
-    if not 1 <= options.variations <= MAX_VARIATIONS:
-        raise UsageError(f"variations must be between 1 and {MAX_VARIATIONS}, not {options.variations}")
-    if options.seed is not None and not 0 <= options.seed < 2**63:
-        raise UsageError(f"seed must be a non-negative integer, not {options.seed}")
-    if options.density is not None and not (0 < options.density <= MAX_DENSITY):
-        raise UsageError(f"density must be above 0 and at most {MAX_DENSITY} onsets per quarter note, not {options.density}")
+    """Validate what the user asked for (one-line UsageErrors) and fill in the defaults.
+
+    The bounds are the host contract's settings record (``ComposeOptions.check``, the same the command
+    lines and the page check); what only the plugin can judge (the chord names) is checked here.
+    """
+    try:
+        options.check()
+    except BadValueError as exc:
+        raise UsageError(str(exc)) from None
     if options.chords:
         try:
             parse_chords(options.chords)
         except ValueError as exc:
             raise UsageError(f"chords: {exc}") from None
-    settings = SamplingSettings(
-        temperature=DEFAULT_TEMPERATURE if options.temperature is None else float(options.temperature),
-        top_k=options.top_k,
-        top_p=options.top_p,
-        repetition_penalty=1.0 if options.repetition_penalty is None else float(options.repetition_penalty),
-    )
-    settings.validate()
+    given = {"temperature": options.temperature, "top_k": options.top_k, "top_p": options.top_p,
+             "repetition_penalty": options.repetition_penalty}
+    settings = SamplingSettings(**{k: v for k, v in given.items() if v is not None})  # its defaults, written once
     if options.length is not None:
         n_events = options.length
     else:

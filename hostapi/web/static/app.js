@@ -243,6 +243,19 @@ async function loadRuntime() {
   }
 }
 
+// The form's bounds and tooltips come from the compose settings record (hostapi COMPOSE_SETTINGS), the one
+// both command lines are built from; a range slider keeps its own narrower span for the hand.
+async function loadSettings() {
+  for (const s of await api("/api/settings")) {
+    const input = $(s.name.replace(/_/g, "-"));
+    if (!input) continue;
+    input.title = s.help;
+    if (input.type !== "number") continue;
+    if (s.min != null) input.min = s.open_low ? "" : String(s.min);
+    if (s.max != null) input.max = String(s.max);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   $("compose-form").addEventListener("submit", compose);
   $("style").addEventListener("change", updateStyleNote);
@@ -252,6 +265,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const button = e.target.closest("button[data-action]");
     if (button) runModels(button.dataset.action, button.dataset.style);
   });
+  loadSettings().catch(() => {});
   loadRuntime();
   loadStyles().catch((e) => { $("style-note").textContent = e.message; });
 });
