@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from lstm_composer_plugin.modelfile import SUFFIX  # noqa: E402
 from lstm_composer_plugin.models import describe_model  # noqa: E402
 from model_store.publish import publish  # noqa: E402
 from model_store.testing import StoreServer  # noqa: E402
@@ -131,7 +132,7 @@ def bench(work: Path, args: argparse.Namespace) -> int:
     t = time.perf_counter()
     (work / "models").mkdir()
     n = make_models(work / "models", args.size_mb, args.file_mb)
-    result = publish(work / "models", work / "www", describe=describe_model)
+    result = publish(work / "models", work / "www", describe=describe_model, suffix=SUFFIX)
     shutil.rmtree(work / "models")  # the published copies are enough
     assert result.pack is not None and result.pack_size and result.pack_sha256
     size, sha = result.pack_size, result.pack_sha256

@@ -215,6 +215,6 @@ def check_runtime(deep: bool) -> RuntimeReport:
 
 @hookimpl
 def manage_models(request: ModelsRequest, progress: ProgressCallback) -> ModelsResult:
-    from lstm_composer_plugin.cli.models import manage
+    from lstm_composer_plugin.manager import manage
 
     return manage(request, progress)

@@ -38,6 +38,8 @@ from lstm_composer_plugin.errors import (
 )
 from lstm_composer_plugin.modelfile import SUFFIX, read_manifest
 
+#: Whose store it is: platformdirs folders of this name, $LSTM_COMPOSER_* environment variables.
+APP = model_store.AppConfig(name="lstm-composer", env_prefix="LSTM_COMPOSER")
 BUNDLED_PACKAGE = "lstm_composer_plugin"
 BUNDLED_DIR = "bundled"
 
@@ -123,7 +125,7 @@ def open_store(offline: bool = False, **kwargs: Any) -> model_store.Store:
     # Both voc-host and lstm-composer have a `models` command: messages must not name either.
     kwargs.setdefault("commands", "models")
     with store_errors():  # a bad environment variable or config file is a ConfigError
-        return model_store.Store(bundled=bundled_models(), describe=describe_model,
+        return model_store.Store(bundled=bundled_models(), describe=describe_model, app=APP,
                                  offline=True if offline else None, **kwargs)
 
 
@@ -135,7 +137,7 @@ def catalogue_hint() -> str | None:
         return None
     if store.catalogue_url is not None:
         return None
-    return (f"no catalogue configured, so only installed styles compose: set {model_store.config.ENV_CATALOGUE} "
+    return (f"no catalogue configured, so only installed styles compose: set {APP.env_catalogue} "
             "(or \"catalogue\" in the config file) to a catalogue's URL for the others (docs/store.md)")
 
 

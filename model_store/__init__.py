@@ -54,7 +54,7 @@ from .catalogue import (
     load_catalogue,
     parse_catalogue,
 )
-from .config import allow_insecure, catalogue_url, is_offline, store_home
+from .config import AppConfig
 from .download import DownloadOptions, DownloadResult, download
 from .errors import (
     CatalogueError,
@@ -90,6 +90,7 @@ from .records import (
 from .store import FetchOutcome, Store
 
 __all__ = [
+    "AppConfig",
     "Catalogue",
     "CatalogueError",
     "CatalogueInvalid",
@@ -125,13 +126,9 @@ __all__ = [
     "UnknownStyleError",
     "UsageError",
     "VerifyResult",
-    "allow_insecure",
     "as_progress_callback",
-    "catalogue_url",
     "download",
-    "is_offline",
     "load_catalogue",
     "parse_catalogue",
     "publish",
-    "store_home",
 ]

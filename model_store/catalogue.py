@@ -37,7 +37,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from .atomic import atomic_file
-from .config import ENV_OFFLINE
+from .config import AppConfig
 from .download import USER_AGENT, check_url, describe_network_error, file_url_path
 from .errors import CatalogueError, CatalogueInvalid, CatalogueUnavailable, OfflineError
 
@@ -290,6 +290,7 @@ def load_catalogue(
     refresh: bool = False,
     timeout: float = 10.0,
     session: requests.Session | None = None,
+    app: AppConfig | None = None,
 ) -> LoadedCatalogue:
     """The catalogue at ``url``: fresh cache, else network, else (with a warning) the cache.
 
@@ -311,15 +312,15 @@ def load_catalogue(
     if offline:
         if cached is None:
             raise OfflineError(
-                f"offline mode is on (--offline or {ENV_OFFLINE}=1) and the catalogue {url} "
+                f"offline mode is on (--offline or {(app or AppConfig()).env_offline}=1) and the catalogue {url} "
                 "has never been fetched"
             )
         return _from_cache(cached, "offline: using the catalogue")
     if cached is not None and not refresh and time.time() - cached[1] < max_age:
         return LoadedCatalogue(cached[0], "cache", cached[1])
-    check_url(url, allow_insecure)
+    check_url(url, allow_insecure, app)
     try:
-        raw = _fetch_small(url, timeout, session, allow_insecure)
+        raw = _fetch_small(url, timeout, session, allow_insecure, app)
     except _FetchFailed as exc:
         if cached is not None:
             return _from_cache(cached, f"catalogue {url} unreachable ({exc}); using the copy")
@@ -343,7 +344,8 @@ class _FetchFailed(Exception):
 
 
 def _fetch_small(
-    url: str, timeout: float, session: requests.Session | None, allow_insecure: bool
+    url: str, timeout: float, session: requests.Session | None, allow_insecure: bool,
+    app: AppConfig | None = None,
 ) -> bytes:
     """GET a small document; one quick retry on a 5xx."""
     getter = session or requests
@@ -354,7 +356,7 @@ def _fetch_small(
         try:
             with getter.get(url, timeout=timeout, stream=True,
                             headers={"User-Agent": USER_AGENT}) as resp:
-                check_url(resp.url, allow_insecure)  # a redirect must not downgrade
+                check_url(resp.url, allow_insecure, app)  # a redirect must not downgrade
                 if resp.status_code >= 500:
                     last = f"server error (HTTP {resp.status_code})"
                     continue

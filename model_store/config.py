@@ -1,5 +1,6 @@
 """Where things live and which catalogue to use: platformdirs locations, overridable by environment.
 
+The names are the caller's (:class:`AppConfig`: its application name and environment prefix).
 Precedence for every setting: an explicit argument (CLI flag) > environment variable > config file >
 default. The config file is JSON (no TOML reader on Python 3.10 without a dependency)::
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,13 +20,74 @@ import platformdirs
 
 from .errors import ConfigError
 
-APP_NAME = "lstm-composer"
 
-ENV_HOME = "LSTM_COMPOSER_HOME"
-ENV_CATALOGUE = "LSTM_COMPOSER_CATALOGUE"
-ENV_OFFLINE = "LSTM_COMPOSER_OFFLINE"
-ENV_ALLOW_INSECURE = "LSTM_COMPOSER_ALLOW_INSECURE"
-ENV_CONFIG_DIR = "LSTM_COMPOSER_CONFIG_DIR"  # folder of config.json (tests, portable installs)
+@dataclass(frozen=True)
+class AppConfig:
+    """Whose store this is: the caller's application name (platformdirs folders) and the prefix of its
+    environment variables, as ``pooch.create(path, base_url, env=...)`` takes them from its caller.
+
+    ``AppConfig("lstm-composer", "LSTM_COMPOSER")`` reads ``$LSTM_COMPOSER_HOME``,
+    ``$LSTM_COMPOSER_CATALOGUE``, ``$LSTM_COMPOSER_OFFLINE``, ``$LSTM_COMPOSER_ALLOW_INSECURE`` and
+    ``$LSTM_COMPOSER_CONFIG_DIR`` (the folder of ``config.json``: tests, portable installs).
+    """
+
+    name: str = "model-store"
+    env_prefix: str = "MODEL_STORE"
+
+    def env(self, what: str) -> str:
+        """The name of one of its environment variables: ``env("HOME")`` is ``<PREFIX>_HOME``."""
+        return f"{self.env_prefix}_{what}"
+
+    @property
+    def env_offline(self) -> str:
+        return self.env("OFFLINE")
+
+    @property
+    def env_catalogue(self) -> str:
+        return self.env("CATALOGUE")
+
+    def store_home(self) -> Path:
+        """The local store: ``$<PREFIX>_HOME`` or platformdirs' user data dir."""
+        env = os.environ.get(self.env("HOME"), "").strip()
+        if env:
+            return Path(env).expanduser().absolute()
+        return Path(platformdirs.user_data_dir(self.name, appauthor=False))
+
+    def config_path(self) -> Path:
+        """The config file: ``config.json`` in ``$<PREFIX>_CONFIG_DIR`` or the user config dir."""
+        env = os.environ.get(self.env("CONFIG_DIR"), "").strip()
+        if env:
+            return Path(env).expanduser().absolute() / "config.json"
+        return Path(platformdirs.user_config_dir(self.name, appauthor=False)) / "config.json"
+
+    def flag(self, key: str, explicit: bool | None = None) -> bool:
+        """A boolean setting: explicit value (a CLI flag) > its environment variable > config file.
+
+        ``key`` is a config-file key: "offline" ($<PREFIX>_OFFLINE) or "allow_insecure"
+        ($<PREFIX>_ALLOW_INSECURE, plain http to non-loopback hosts; off unless opted in).
+        """
+        if explicit is not None:
+            return explicit
+        env = env_flag(self.env(key.upper()))
+        if env is not None:
+            return env
+        return bool(read_config(self.config_path()).get(key) or False)
+
+    def is_offline(self, explicit: bool | None = None) -> bool:
+        """Offline mode: never touch the network (``flag("offline", explicit)``)."""
+        return self.flag("offline", explicit)
+
+    def allow_insecure(self, explicit: bool | None = None) -> bool:
+        """Whether plain http to non-loopback hosts is allowed (``flag("allow_insecure", explicit)``)."""
+        return self.flag("allow_insecure", explicit)
+
+    def catalogue_url(self, explicit: str | None = None) -> str | None:
+        """The catalogue's index URL (normalised, see ``normalize_catalogue_url``), or None."""
+        for value in (explicit, os.environ.get(self.env_catalogue), read_config(self.config_path()).get("catalogue")):
+            if value is not None and str(value).strip():
+                return normalize_catalogue_url(str(value).strip())
+        return DEFAULT_CATALOGUE_URL
+
 
 # No public catalogue is hosted yet: without configuration the store offers installed and
 # bundled models only, and says how to configure one.
@@ -33,28 +96,10 @@ DEFAULT_CATALOGUE_URL: str | None = None
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _CONFIG_KEYS = {"catalogue": str, "offline": bool, "allow_insecure": bool}
-_FLAG_ENV = {"offline": ENV_OFFLINE, "allow_insecure": ENV_ALLOW_INSECURE}
 
 
-def store_home() -> Path:
-    """The local store: ``$LSTM_COMPOSER_HOME`` or platformdirs' user data dir."""
-    env = os.environ.get(ENV_HOME, "").strip()
-    if env:
-        return Path(env).expanduser().absolute()
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-
-
-def config_path() -> Path:
-    """The config file: ``config.json`` in ``$LSTM_COMPOSER_CONFIG_DIR`` or the user config dir."""
-    env = os.environ.get(ENV_CONFIG_DIR, "").strip()
-    if env:
-        return Path(env).expanduser().absolute() / "config.json"
-    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.json"
-
-
-def read_config(path: Path | None = None) -> dict[str, Any]:
+def read_config(path: Path) -> dict[str, Any]:
     """The config file's settings ({} when there is none); bad JSON or types are a ConfigError."""
-    path = path or config_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -84,38 +129,6 @@ def env_flag(name: str) -> bool | None:
     if value in _FALSE:
         return False
     raise ConfigError(f"environment variable {name}={raw!r}: use 1/0, true/false, yes/no or on/off")
-
-
-def flag(key: str, explicit: bool | None = None) -> bool:
-    """A boolean setting: explicit value (a CLI flag) > its environment variable > config file.
-
-    ``key`` is a config-file key: "offline" ($LSTM_COMPOSER_OFFLINE) or "allow_insecure"
-    ($LSTM_COMPOSER_ALLOW_INSECURE, plain http to non-loopback hosts; off unless opted in).
-    """
-    if explicit is not None:
-        return explicit
-    env = env_flag(_FLAG_ENV[key])
-    if env is not None:
-        return env
-    return bool(read_config().get(key) or False)
-
-
-def is_offline(explicit: bool | None = None) -> bool:
-    """Offline mode: never touch the network (``flag("offline", explicit)``)."""
-    return flag("offline", explicit)
-
-
-def allow_insecure(explicit: bool | None = None) -> bool:
-    """Whether plain http to non-loopback hosts is allowed (``flag("allow_insecure", explicit)``)."""
-    return flag("allow_insecure", explicit)
-
-
-def catalogue_url(explicit: str | None = None) -> str | None:
-    """The catalogue's index URL (normalised, see ``normalize_catalogue_url``), or None."""
-    for value in (explicit, os.environ.get(ENV_CATALOGUE), read_config().get("catalogue")):
-        if value is not None and str(value).strip():
-            return normalize_catalogue_url(str(value).strip())
-    return DEFAULT_CATALOGUE_URL
 
 
 def normalize_catalogue_url(value: str) -> str:

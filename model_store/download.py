@@ -36,7 +36,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,7 +45,7 @@ from urllib.request import url2pathname
 import requests
 import urllib3.exceptions
 
-from .config import ENV_ALLOW_INSECURE, ENV_OFFLINE
+from .config import AppConfig
 from .errors import (
     DownloadError,
     InsecureURLError,
@@ -76,6 +76,7 @@ class DownloadOptions:
     progress_interval: float = 0.1  # seconds between progress callbacks
     allow_insecure: bool = False
     offline: bool = False
+    app: AppConfig = field(default_factory=AppConfig)  # whose environment variables the messages name
 
 
 @dataclass
@@ -104,7 +105,7 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def check_url(url: str, allow_insecure: bool = False) -> None:
+def check_url(url: str, allow_insecure: bool = False, app: AppConfig | None = None) -> None:
     """https anywhere, http to loopback, file:// always; plain http elsewhere only if opted in."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -115,7 +116,7 @@ def check_url(url: str, allow_insecure: bool = False) -> None:
             return
         raise InsecureURLError(
             f"refusing plain-http URL {url}: use https, or opt in with --allow-insecure "
-            f"or {ENV_ALLOW_INSECURE}=1"
+            f"or {(app or AppConfig()).env('ALLOW_INSECURE')}=1"
         )
     raise InsecureURLError(f"unsupported URL scheme in {url!r} (use https, http or file)")
 
@@ -299,9 +300,9 @@ def download(
     if opts.offline:
         raise OfflineError(
             f"{label}: not downloaded ({target} is missing) and offline mode is on "
-            f"(--offline or {ENV_OFFLINE}=1)"
+            f"(--offline or {opts.app.env_offline}=1)"
         )
-    check_url(url, opts.allow_insecure)
+    check_url(url, opts.allow_insecure, opts.app)
     part = target.with_name(target.name + ".part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -499,7 +500,7 @@ class _Job:
         except requests.RequestException as exc:
             raise _Retry(describe_network_error(exc)) from None
         with resp:
-            check_url(resp.url, self.opts.allow_insecure)  # a redirect must not downgrade
+            check_url(resp.url, self.opts.allow_insecure, self.opts.app)  # a redirect must not downgrade
             status = resp.status_code
             if status == 206 and offset:
                 start, total = _parse_content_range(resp.headers.get("Content-Range", ""))

@@ -1,7 +1,7 @@
 """Publish exported models as a static catalogue any HTTP server can serve.
 
-``publish(MODELS_DIR, OUT_DIR, describe=...)`` finds model files (``*.lstmc`` unless told
-otherwise) under MODELS_DIR (a training output folder works), picks one export per style, and
+``publish(MODELS_DIR, OUT_DIR, describe=..., suffix=...)`` finds model files (``*<suffix>``: the caller's
+format) under MODELS_DIR (a training output folder works), picks one export per style, and
 writes::
 
     OUT_DIR/index.json                               the catalogue (written last, atomically)
@@ -53,7 +53,6 @@ from .pack import create_pack
 from .records import Describe, ModelInfo
 
 PACK_PREFIX = "lstm-composer-models-"
-MODEL_SUFFIX = ".lstmc"
 
 
 @dataclass
@@ -112,7 +111,8 @@ def find_candidates(
     models_dir: Path,
     describe: Describe,
     exclude: Path | None = None,
-    suffix: str = MODEL_SUFFIX,
+    *,
+    suffix: str,
 ) -> tuple[list[Candidate], list[tuple[Path, str]]]:
     """Every model export under ``models_dir`` that ``describe`` accepts, and the files skipped
     with why."""
@@ -171,7 +171,7 @@ def publish(
     make_pack: bool = True,
     *,
     describe: Describe,
-    suffix: str = MODEL_SUFFIX,
+    suffix: str,
 ) -> PublishResult:
     """Write a static catalogue for the models under ``models_dir`` into ``out_dir``.
 

@@ -109,9 +109,11 @@ class Store:
     """Installed, bundled and downloadable models, and the operations on them.
 
     ``home``, ``catalogue_url``, ``offline``, ``allow_insecure``: None means "from the
-    environment or the config file" (``config``). ``bundled``: {style: read-only model file}
+    environment or the config file" of ``app`` (``config.AppConfig``: the caller's application name and
+    environment prefix; the store knows none of its own). ``bundled``: {style: read-only model file}
     shipped with the caller. ``describe``: what a bundled file is (``records.Describe``; default:
-    its stem). ``commands``: how messages name the caller's command line ("`<commands> repair`").
+    its stem). ``commands``: how messages name the caller's command line ("`<commands> repair`"; default
+    ``<app name> models``).
     """
 
     def __init__(
@@ -123,19 +125,22 @@ class Store:
         allow_insecure: bool | None = None,
         *,
         describe: Describe | None = None,
-        commands: str = "lstm-composer models",
+        app: config.AppConfig | None = None,
+        commands: str | None = None,
         download_options: DownloadOptions | None = None,
         catalogue_max_age: float = 600.0,
         session: requests.Session | None = None,
     ):
-        self.home = Path(home).expanduser().absolute() if home else config.store_home()
-        self.catalogue_url = config.catalogue_url(catalogue_url)
+        self.app = app or config.AppConfig()
+        self.home = Path(home).expanduser().absolute() if home else self.app.store_home()
+        self.catalogue_url = self.app.catalogue_url(catalogue_url)
         self.bundled = {str(k): Path(v) for k, v in (bundled or {}).items()}
         self.describe = describe or describe_by_name
-        self.commands = commands  # how messages name the caller's CLI: "`<commands> repair`"
-        self.offline = config.is_offline(offline)
-        self.allow_insecure = config.allow_insecure(allow_insecure)
+        self.commands = commands or f"{self.app.name} models"  # how messages name the caller's CLI: "`<commands> repair`"
+        self.offline = self.app.is_offline(offline)
+        self.allow_insecure = self.app.allow_insecure(allow_insecure)
         self.options = download_options or DownloadOptions()
+        self.options.app = self.app
         self.options.offline = self.offline
         self.options.allow_insecure = self.allow_insecure
         self.catalogue_max_age = catalogue_max_age
@@ -164,7 +169,7 @@ class Store:
         return {
             "home": str(self.home),
             "models": str(self.models_dir),
-            "config_file": str(config.config_path()),
+            "config_file": str(self.app.config_path()),
             "catalogue_url": self.catalogue_url,
             "catalogue_cached_age_seconds": (time.time() - cached[1]) if cached else None,
             "offline": self.offline,
@@ -179,8 +184,8 @@ class Store:
         if self.catalogue_url is None:
             if required:
                 raise CatalogueUnavailable(
-                    f"no catalogue configured: set {config.ENV_CATALOGUE} or \"catalogue\" in "
-                    f"{config.config_path()}"
+                    f"no catalogue configured: set {self.app.env_catalogue} or \"catalogue\" in "
+                    f"{self.app.config_path()}"
                 )
             return None
         if self._loaded is None or refresh:
@@ -193,6 +198,7 @@ class Store:
                 refresh=refresh,
                 timeout=self.options.connect_timeout,
                 session=self.session,
+                app=self.app,
             )
             self._warn(self._loaded.warning)
         return self._loaded
@@ -271,7 +277,7 @@ class Store:
             else:
                 detail = str(exc).split(": cannot write ", 1)[-1]
             raise StoreNotWritable(
-                f"{what}: cannot write to the model store ({detail}); set {config.ENV_HOME} to "
+                f"{what}: cannot write to the model store ({detail}); set {self.app.env('HOME')} to "
                 "a writable folder"
             ) from None
 
@@ -403,7 +409,7 @@ class Store:
         if self.offline:
             raise OfflineError(
                 f"style '{style}' is not downloaded ({_mb(entry.size)}) and offline mode is on "
-                f"(--offline or {config.ENV_OFFLINE}=1); run `{self.commands} fetch {style}` "
+                f"(--offline or {self.app.env_offline}=1); run `{self.commands} fetch {style}` "
                 "when online"
             )
         self._write_record(entry)
@@ -433,7 +439,7 @@ class Store:
                 ) from None
             raise OfflineError(
                 f"style '{style}' is not installed and offline mode is on "
-                f"(--offline or {config.ENV_OFFLINE}=1), with no cached catalogue; "
+                f"(--offline or {self.app.env_offline}=1), with no cached catalogue; "
                 f"installed: {', '.join(local) or 'none'}"
             ) from None
         except CatalogueError as exc:
@@ -585,7 +591,7 @@ class Store:
         if self.offline and not file_matches(target, pack.sha256, pack.size):
             raise OfflineError(
                 f"the model pack ({_mb(pack.size)}) is not downloaded and offline mode is on "
-                f"(--offline or {config.ENV_OFFLINE}=1); run `{self.commands} pack` when online"
+                f"(--offline or {self.app.env_offline}=1); run `{self.commands} pack` when online"
             )
         result = self._writable("the model pack", lambda: download(
             pack.url, target, sha256=pack.sha256, size=pack.size, progress=progress,

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lstm_composer_plugin.models import describe_model
+from lstm_composer_plugin.modelfile import SUFFIX
+from lstm_composer_plugin.models import APP, describe_model
 from model_store import DownloadOptions, Store
 from model_store.publish import PublishResult
 from model_store.publish import publish as store_publish
@@ -95,12 +96,14 @@ def make_store(home: Path, url: str | None, **kwargs: Any) -> Store:
     """A store as the plugin makes one: its ``.lstmc`` files described by ``describe_model``."""
     kwargs.setdefault("download_options", fast_options())
     kwargs.setdefault("describe", describe_model)
+    kwargs.setdefault("app", APP)  # the plugin's names: $LSTM_COMPOSER_*, `lstm-composer models`
     return Store(home=home, catalogue_url=url, **kwargs)
 
 
 def publish(models_dir: Path, out_dir: Path, **kwargs: Any) -> PublishResult:
     """``model_store.publish`` with the plugin's ``describe_model`` (the store reads no model)."""
     kwargs.setdefault("describe", describe_model)
+    kwargs.setdefault("suffix", SUFFIX)
     return store_publish(models_dir, out_dir, **kwargs)
 
 

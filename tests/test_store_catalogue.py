@@ -16,7 +16,7 @@ from model_store import (
     OfflineError,
     parse_catalogue,
 )
-from model_store import config as cfg
+from lstm_composer_plugin.models import APP as cfg  # the plugin's AppConfig: $LSTM_COMPOSER_*
 from model_store.catalogue import CatalogueCache, human_age, load_catalogue
 from tests.store_helpers import make_model, make_store
 

@@ -1,7 +1,7 @@
 """``lstm-composer models ...``: every action, --json, one-line errors and exit codes.
 
 The actions are parsed by ``hostapi.commands`` and run by the plugin's model manager
-(``lstm_composer_plugin.cli.models``) on a real store and a loopback catalogue.
+(``lstm_composer_plugin.manager``) on a real store and a loopback catalogue.
 """
 
 from __future__ import annotations

@@ -25,10 +25,11 @@ CHILD = textwrap.dedent(
     """
     import json, os, sys, time
     from pathlib import Path
-    from model_store import Store, DownloadOptions
+    from model_store import AppConfig, Store, DownloadOptions
     ready, go = Path(sys.argv[1]), Path(sys.argv[2])
     store = Store(download_options=DownloadOptions(lock_stall_timeout=float(sys.argv[3]),
-                                                   backoff=0.01, chunk_size=16384))
+                                                   backoff=0.01, chunk_size=16384),
+                  app=AppConfig("lstm-composer", "LSTM_COMPOSER"))
     ready.write_text("1")
     while not go.exists():
         time.sleep(0.005)
@@ -86,7 +87,7 @@ def test_lock_of_a_killed_downloader_does_not_block(store_env, store_server, tmp
     part = target.with_name(target.name + ".part")
     env = subprocess_env(LSTM_COMPOSER_CATALOGUE=pub.url)
     child = subprocess.Popen(
-        [PYTHON, "-c", "from model_store import Store; Store().fetch('bach')"], env=env,
+        [PYTHON, "-c", "from model_store import AppConfig, Store; Store(app=AppConfig('lstm-composer', 'LSTM_COMPOSER')).fetch('bach')"], env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for(lambda: part.exists() and part.stat().st_size >= 32_768, timeout=30)

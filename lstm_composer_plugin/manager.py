@@ -18,6 +18,7 @@ from hostapi import ModelsRequest, ModelsResult, ProgressCallback
 from hostapi.console import format_size, table
 from lstm_composer_plugin import PLUGIN
 from lstm_composer_plugin.errors import ModelFileError, UsageError
+from lstm_composer_plugin.modelfile import SUFFIX
 
 #: (JSON data, text lines, ok)
 Outcome = tuple[dict[str, Any], list[str], bool]
@@ -124,8 +125,8 @@ def _install(store: Any, request: ModelsRequest, progress: Any) -> Outcome:
             models, out = Path(tmp, "models"), Path(tmp, "catalogue")
             models.mkdir()
             (models / Path(file).name).symlink_to(Path(file).resolve())
-            publish(models, out, make_pack=False, describe=describe_model)
-            local = Store(home=store.home, catalogue_url=str(out), bundled=store.bundled,
+            publish(models, out, make_pack=False, describe=describe_model, suffix=SUFFIX)
+            local = Store(home=store.home, catalogue_url=str(out), bundled=store.bundled, app=store.app,
                           describe=describe_model, offline=False, allow_insecure=False)
             outcome = local.fetch_detailed(info.style, progress=progress, force=True)
         installed.append({"style": info.style, "version": info.version, "path": str(outcome.path)})
@@ -186,7 +187,7 @@ def _publish(store: Any, request: ModelsRequest, progress: Any) -> Outcome:
         raise UsageError("publish needs MODELS_DIR and OUT_DIR")
     models_dir, out_dir = request.files
     result = publish(models_dir, out_dir, base_url=request.base_url, make_pack=request.pack,
-                     describe=describe_model)
+                     describe=describe_model, suffix=SUFFIX)
     text = [f"{s.id}: {s.version} ({format_size(s.size)}) from {s.source}" for s in result.styles]
     text += [f"skipped {p}: {why}" for p, why in result.skipped]
     pack = f", pack {result.pack} ({format_size(result.pack_size)})" if result.pack else ""
