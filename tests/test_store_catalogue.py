@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from lstm_composer_plugin.models import APP as cfg  # the plugin's AppConfig: $LSTM_COMPOSER_*
 from model_store import (
     CatalogueError,
     CatalogueInvalid,
@@ -16,7 +17,6 @@ from model_store import (
     OfflineError,
     parse_catalogue,
 )
-from lstm_composer_plugin.models import APP as cfg  # the plugin's AppConfig: $LSTM_COMPOSER_*
 from model_store.catalogue import CatalogueCache, human_age, load_catalogue
 from tests.store_helpers import make_model, make_store
 

@@ -214,3 +214,32 @@ def test_evaluate_stream_counts_every_target_once():
     for n_tokens, seq_len in [(101, 16), (10, 16), (33, 32), (64, 16)]:
         nats, targets, _ = evaluate_stream(uniform, np.arange(n_tokens) % vocab, seq_len, 4)
         assert targets == n_tokens - 1 and nats == pytest.approx(targets * math.log(vocab))
+
+
+def test_progress_of_finds_new_lows_and_staleness():
+    from lstm_composer_plugin.train.fit import _progress_of
+
+    assert _progress_of([3.0, 2.0, 2.5], None) == (False, False)  # no patience: as before
+    assert _progress_of([3.0, 2.0], 2) == (True, False)
+    assert _progress_of([3.0, 2.0, 2.5], 2) == (False, False)
+    assert _progress_of([3.0, 2.0, 2.5, 2.1], 2) == (False, True)
+    assert _progress_of([3.0, 2.0, 2.0, 2.0], 2) == (False, True)  # equal is not a new low
+    assert _progress_of([float("nan"), 2.0], 1) == (True, False)
+
+
+def test_patience_stops_a_run_that_stopped_improving_and_keeps_its_best_epoch(chorales, tmp_path):
+    """--patience: train until the validation loss stops reaching new lows; the best epoch is checkpointed."""
+    pytest.importorskip("tensorflow")
+    from lstm_composer_plugin.train import train
+
+    out = tmp_path / "patient"
+    # A learning rate this high on six chorales overfits within a few epochs, so the run must stop itself.
+    result = train(chorales, "bach", out, epochs=40, checkpoint_every=50, patience=2, learning_rate=0.03,
+                   **TINY)
+    metrics = json.loads((out / "metrics.json").read_text())
+    val = metrics["history"]["val_loss"]
+    best = int(np.argmin(val)) + 1
+    assert metrics["status"] == "no improvement" and len(val) < 40
+    assert len(val) - best == 2  # stopped exactly when the patience ran out
+    assert (out / "checkpoints" / f"epoch_{best:04d}").is_dir()  # each new low was checkpointed
+    assert result.epochs_run == len(val) and result.model_path is not None and result.model_path.is_file()

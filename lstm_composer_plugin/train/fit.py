@@ -152,9 +152,10 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
 
         now = time.monotonic()
         out_of_time = s.time_budget is not None and now - started + np.mean(epoch_times[-5:]) > s.time_budget
+        new_low, stale = _progress_of(state.history.get("val_loss", []), s.patience)
         budget_left = None if s.time_budget is None else s.time_budget - (now - started)
         _report(progress, say, state, s.epochs, epoch_times, budget_left)
-        if epoch % s.checkpoint_every == 0 or epoch == s.epochs or out_of_time:
+        if epoch % s.checkpoint_every == 0 or epoch == s.epochs or out_of_time or new_low or stale:
             on_checkpoint(model, run, state)
             last_good = kept.saved = epoch
             last_save = time.monotonic()
@@ -165,7 +166,25 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
             say(f"time budget of {s.time_budget:.0f} s spent after epoch {epoch}")
             stop = "time budget"
             break
+        if stale:
+            say(f"the validation loss has not reached a new low for {s.patience} epochs: stopping after epoch {epoch}")
+            stop = "no improvement"
+            break
     return state, stop
+
+
+def _progress_of(val_loss: list[float], patience: int | None) -> tuple[bool, bool]:
+    """(this epoch is a new low of the validation loss, the run has stopped improving) under ``--patience``.
+
+    Without patience both are False (checkpoints come every N epochs as before). With it, each new low is
+    checkpointed, so the best epoch is always one the user can pick and ship.
+    """
+    finite = [v if math.isfinite(v) else math.inf for v in val_loss]
+    if patience is None or not finite or min(finite) == math.inf:
+        return False, False
+    best = int(np.argmin(finite))  # the first epoch at the lowest value
+    last = len(finite) - 1
+    return best == last, last - best >= patience
 
 
 def _val_keys(run: PreparedRun) -> tuple[str, ...]:

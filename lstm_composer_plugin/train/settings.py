@@ -146,6 +146,9 @@ class TrainSettings(NetworkSettings):
                               "chief's is the run) or none", choices=DISTRIBUTE, resumable=True)
     time_budget: float | None = setting(None, "stop after this much wall time, e.g. 90m, 1h, 600 (seconds)",
                                         kind="duration", resumable=True, auto="none")
+    patience: int | None = setting(None, "stop when the validation loss has not reached a new low for N epochs "
+                                   "(train until it stops improving); each new low is checkpointed", kind=int,
+                                   resumable=True, auto="none: the planned epochs or the time budget")
     samples: int = setting(8, "scorecard compositions per checkpoint", kind=int)
     sample_events: int = setting(200, "tokens (events or notes) per scorecard composition", kind=int)
     title: str = setting("", "display title of the model", kind=str)
@@ -174,6 +177,7 @@ class TrainSettings(NetworkSettings):
         need(self.min_count >= 1, f"min-count must be at least 1, not {self.min_count}")
         need(0 <= self.val_fraction < 1, f"val-fraction must be in [0, 1), not {self.val_fraction}")
         need(self.time_budget is None or self.time_budget > 0, f"time budget must be positive, not {self.time_budget}")
+        need(self.patience is None or self.patience >= 1, f"patience must be at least 1 epoch, not {self.patience}")
         need(self.chunks_per_epoch is None or self.chunks_per_epoch >= 1,
              f"chunks-per-epoch must be at least 1, not {self.chunks_per_epoch}")
         need(self.samples >= 1 and self.sample_events >= 16, "the scorecard needs at least 1 sample of 16 events")
