@@ -104,9 +104,43 @@ def _unwrap_riff(path: str, data: bytes) -> bytes:
 
 
 def _decode(path: str, data: bytes) -> Piece:
+    """A Standard MIDI File's bytes as a piece: header, track chunks, one merged event list, the tempo
+    map, then the notes (sustain pedal, re-strikes and unended notes handled); problems become warnings."""
+    warnings: list[str] = []
     if not data:
         raise _fail(path, "empty file")
     data = _unwrap_riff(path, data)
+    fmt, ntracks, ticks_per_beat, smpte, body_at = _read_header(path, data)
+    chunks = _track_chunks(path, data, body_at, ntracks, warnings)
+    max_delta = int(MAX_DELTA_BEATS * ticks_per_beat)
+    tracks = []
+    for i, body in enumerate(chunks):
+        events, end, problem = _decode_track(body, max_delta)
+        if problem:
+            warnings.append(f"track {i + 1}: {problem}")
+        tracks.append((events, end))
+    merged, title = _merge_tracks(tracks, fmt)
+    tempo = _TempoMap.of(merged, ticks_per_beat, smpte)
+    raw = _note_spans(merged, ticks_per_beat, warnings)
+    notes = []
+    for start, end, pitch, vel in raw:
+        s0, s1 = tempo.seconds(start), tempo.seconds(end)
+        notes.append(Note(pitch=pitch, start=start / ticks_per_beat, duration=(end - start) / ticks_per_beat,
+                          velocity=vel, start_s=s0, duration_s=s1 - s0))
+    return Piece(
+        path=path,
+        notes=notes,
+        tempos=[(t / ticks_per_beat, 60e6 / v) for t, v in zip(tempo.ticks, tempo.values, strict=True)],
+        time_signature=tempo.time_signature,
+        title=title,
+        warnings=warnings,
+        time_signatures=tempo.time_signatures,
+        key_signatures=tempo.key_signatures,
+    )
+
+
+def _read_header(path: str, data: bytes) -> tuple[int, int, float, bool, int]:
+    """(format, tracks announced, ticks per beat, SMPTE timing, where the chunks start) from MThd."""
     if data[:4] != b"MThd":
         raise _fail(path, "not a MIDI file (no MThd header)")
     if len(data) < 14:
@@ -119,7 +153,6 @@ def _decode(path: str, data: bytes) -> Piece:
         raise _fail(path, f"unknown MIDI format {fmt}")
     if division == 0:
         raise _fail(path, "bad header: division is 0")
-    warnings: list[str] = []
     smpte = bool(division & 0x8000)
     if smpte:
         fps = 256 - (division >> 8)
@@ -131,9 +164,12 @@ def _decode(path: str, data: bytes) -> Piece:
         ticks_per_beat = fps * tpf / 2.0
     else:
         ticks_per_beat = float(division)
+    return fmt, ntracks, ticks_per_beat, smpte, 8 + hlen
 
+
+def _track_chunks(path: str, data: bytes, pos: int, ntracks: int, warnings: list[str]) -> list[bytes]:
+    """The MTrk chunks' bodies; unknown chunks are skipped, trailing garbage ignored (with a warning)."""
     chunks = []
-    pos = 8 + hlen
     while pos + 8 <= len(data):
         cid = data[pos : pos + 4]
         size = struct.unpack(">I", data[pos + 4 : pos + 8])[0]
@@ -152,16 +188,11 @@ def _decode(path: str, data: bytes) -> Piece:
         raise _fail(path, "no tracks")
     if len(chunks) < ntracks:
         warnings.append(f"header announces {ntracks} tracks, file has {len(chunks)}")
+    return chunks
 
-    max_delta = int(MAX_DELTA_BEATS * ticks_per_beat)
-    tracks = []
-    for i, body in enumerate(chunks):
-        events, end, problem = _decode_track(body, max_delta)
-        if problem:
-            warnings.append(f"track {i + 1}: {problem}")
-        tracks.append((events, end))
 
-    # Type 2 tracks are independent patterns played one after another.
+def _merge_tracks(tracks: list[tuple[list, int]], fmt: int) -> tuple[list[tuple[int, int, int, tuple]], str]:
+    """Every track's events in one time order (offs before ons within a tick), and the first track name."""
     merged: list[tuple[int, int, int, tuple]] = []
     offset = 0
     title = ""
@@ -171,46 +202,61 @@ def _decode(path: str, data: bytes) -> Piece:
                 title = payload
                 continue
             merged.append((tick + offset, _ORDER[kind], i * 1_000_000 + order, (kind, payload)))
-        if fmt == 2:
+        if fmt == 2:  # type 2 tracks are independent patterns played one after another
             offset += end
     merged.sort(key=lambda e: (e[0], e[1], e[2]))
+    return merged, title
 
-    tempo_ticks: list[int] = [0]
-    tempo_values: list[int] = [DEFAULT_TEMPO]
-    time_sig = (4, 4)
-    seen_sig = False
-    time_sigs: list[tuple[float, int, int]] = []
-    key_sigs: list[tuple[float, int, bool]] = []
-    for tick, _o, _s, (kind, payload) in merged:
-        if kind == "timesig":
-            time_sigs.append((tick / ticks_per_beat, *payload))
-        elif kind == "keysig":
-            key_sigs.append((tick / ticks_per_beat, *payload))
-        if kind == "tempo" and not smpte and payload > 0:
-            if tick == tempo_ticks[-1]:
-                tempo_values[-1] = payload
-            else:
-                tempo_ticks.append(tick)
-                tempo_values.append(payload)
-        elif kind == "timesig" and not seen_sig:
-            time_sig, seen_sig = payload, True
 
-    # Seconds at each tempo change, for a tick → seconds map.
-    seconds_at = [0.0]
-    for j in range(1, len(tempo_ticks)):
-        dt = tempo_ticks[j] - tempo_ticks[j - 1]
-        seconds_at.append(seconds_at[-1] + dt * tempo_values[j - 1] / 1e6 / ticks_per_beat)
+class _TempoMap:
+    """Tempo changes (ticks, microseconds per beat) for a tick → seconds map, and the metre and key events."""
 
-    def to_seconds(tick: int) -> float:
-        if smpte:
-            return tick / (2.0 * ticks_per_beat)
-        j = bisect.bisect_right(tempo_ticks, tick) - 1
-        return seconds_at[j] + (tick - tempo_ticks[j]) * tempo_values[j] / 1e6 / ticks_per_beat
+    def __init__(self, ticks_per_beat: float, smpte: bool):
+        self.ticks_per_beat, self.smpte = ticks_per_beat, smpte
+        self.ticks: list[int] = [0]
+        self.values: list[int] = [DEFAULT_TEMPO]
+        self.time_signature = (4, 4)
+        self.time_signatures: list[tuple[float, int, int]] = []
+        self.key_signatures: list[tuple[float, int, bool]] = []
+        self._seconds_at = [0.0]
 
+    @classmethod
+    def of(cls, merged: list[tuple[int, int, int, tuple]], ticks_per_beat: float, smpte: bool) -> _TempoMap:
+        m = cls(ticks_per_beat, smpte)
+        seen_sig = False
+        for tick, _o, _s, (kind, payload) in merged:
+            if kind == "timesig":
+                m.time_signatures.append((tick / ticks_per_beat, *payload))
+            elif kind == "keysig":
+                m.key_signatures.append((tick / ticks_per_beat, *payload))
+            if kind == "tempo" and not smpte and payload > 0:
+                if tick == m.ticks[-1]:
+                    m.values[-1] = payload
+                else:
+                    m.ticks.append(tick)
+                    m.values.append(payload)
+            elif kind == "timesig" and not seen_sig:
+                m.time_signature, seen_sig = payload, True
+        for j in range(1, len(m.ticks)):  # seconds at each tempo change
+            dt = m.ticks[j] - m.ticks[j - 1]
+            m._seconds_at.append(m._seconds_at[-1] + dt * m.values[j - 1] / 1e6 / ticks_per_beat)
+        return m
+
+    def seconds(self, tick: int) -> float:
+        if self.smpte:
+            return tick / (2.0 * self.ticks_per_beat)
+        j = bisect.bisect_right(self.ticks, tick) - 1
+        return self._seconds_at[j] + (tick - self.ticks[j]) * self.values[j] / 1e6 / self.ticks_per_beat
+
+
+def _note_spans(merged: list[tuple[int, int, int, tuple]], ticks_per_beat: float,
+                warnings: list[str]) -> list[tuple[int, int, int, int]]:
+    """(start, end, pitch, velocity) of every note in ticks: a re-strike ends the earlier note, the
+    sustain pedal holds released notes, drums are left out, unended notes close at the end."""
     sounding: dict[tuple[int, int], tuple[int, int]] = {}  # (channel, pitch) -> (start, velocity)
     sustained: dict[int, set[int]] = {}  # channel -> pitches released under the pedal
     pedal: dict[int, bool] = {}
-    raw: list[tuple[int, int, int, int]] = []  # start, end, pitch, velocity
+    raw: list[tuple[int, int, int, int]] = []
     last_tick = merged[-1][0] if merged else 0
 
     def close(ch: int, pitch: int, tick: int) -> None:
@@ -248,32 +294,8 @@ def _decode(path: str, data: bytes) -> Piece:
         for ch, pitch in sorted(sounding):
             start = sounding[(ch, pitch)][0]
             close(ch, pitch, max(last_tick, start + int(ticks_per_beat)))
-
     raw.sort(key=lambda r: (r[0], r[2], r[1]))
-    notes = []
-    for start, end, pitch, vel in raw:
-        s0, s1 = to_seconds(start), to_seconds(end)
-        notes.append(
-            Note(
-                pitch=pitch,
-                start=start / ticks_per_beat,
-                duration=(end - start) / ticks_per_beat,
-                velocity=vel,
-                start_s=s0,
-                duration_s=s1 - s0,
-            )
-        )
-    tempos = [(t / ticks_per_beat, 60e6 / v) for t, v in zip(tempo_ticks, tempo_values, strict=True)]
-    return Piece(
-        path=path,
-        notes=notes,
-        tempos=tempos,
-        time_signature=time_sig,
-        title=title,
-        warnings=warnings,
-        time_signatures=time_sigs,
-        key_signatures=key_sigs,
-    )
+    return raw
 
 
 # Within one tick: note-offs first (so a re-strike is not cut at once), then
