@@ -59,7 +59,7 @@ def reference_loop(model_file, window: np.ndarray, n_events: int, seed: int) -> 
     from lstm_composer_plugin.train.export import keras_model_from_file
 
     model = keras_model_from_file(model_file)
-    scalar = model_file.manifest["network"]["input"] == "scalar"
+    scalar = model_file.manifest.network["input"] == "scalar"
     rng = np.random.default_rng(seed)
     seq = list(window)
     model.predict(_as_input(seq[-WINDOW:], scalar), verbose=0)  # warm-up: graph tracing is not composing
@@ -116,9 +116,9 @@ def main() -> None:
             sys.exit("no model: pass --model FILE (or install TensorFlow to build a fresh one)")
         path = fresh_full_width_model(tmp / "bench.lstmc")
     model_file = load_model(path)
-    net = model_file.manifest["network"]
+    net = model_file.manifest.network
     print(f"model: {path} ({path.stat().st_size / 1e6:.2f} MB, recipe {net['recipe']}, "
-          f"LSTM {net['lstm_units']}, vocabulary {net['n_vocab']}, weights {model_file.manifest.get('weights_dtype', '?')})")
+          f"LSTM {net['lstm_units']}, vocabulary {net['n_vocab']}, weights {model_file.manifest.weights_dtype or '?'})")
 
     corpus = model_file.arrays["corpus.tokens"]
     start = next(i for i in range(len(corpus) - WINDOW) if SEP not in corpus[i : i + WINDOW])

@@ -54,7 +54,7 @@ from hostapi.results import ComposeOptions  # noqa: E402
 from lstm_composer_plugin.compose.composer import compose  # noqa: E402
 from lstm_composer_plugin.compose.engine import NumpyNetwork, blas_threads  # noqa: E402
 from lstm_composer_plugin.errors import ComposerError, MidiReadError  # noqa: E402
-from lstm_composer_plugin.modelfile import load_model, read_manifest  # noqa: E402
+from lstm_composer_plugin.modelfile import Manifest, load_model, read_manifest  # noqa: E402
 from lstm_composer_plugin.music.codec import Codec, codec_for  # noqa: E402
 from lstm_composer_plugin.music.corpus import find_midi_files  # noqa: E402
 from lstm_composer_plugin.music.evaluate import (  # noqa: E402
@@ -116,7 +116,7 @@ class Music:
         return self.piece.time_signature
 
 
-def load_split(style: str, manifest: dict, corpus: Path) -> tuple[list, list]:
+def load_split(style: str, manifest: Manifest, corpus: Path) -> tuple[list, list]:
     """(training pieces, validation pieces) as the model's trainer split the style's folder."""
     folder = corpus / style
     files = find_midi_files(folder)
@@ -128,7 +128,7 @@ def load_split(style: str, manifest: dict, corpus: Path) -> tuple[list, list]:
             continue
         if p.notes:
             pieces[str(f.relative_to(folder))] = p
-    info = manifest.get("corpus") or {}
+    info = manifest.corpus
     names = list(pieces)
     # The trainer names pieces relative to the folder it read: the style's, or the corpus root.
     alias = {f"{style}/{n}": n for n in names}
@@ -229,7 +229,7 @@ def copying(pieces: list[Music], index: CopyIndex) -> dict:
 def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
     t0 = time.perf_counter()
     manifest = read_manifest(model)
-    style = str(manifest.get("style") or model.stem)
+    style = manifest.style or model.stem
     codec = codec_for(manifest)
     train, val = load_split(style, manifest, corpus)
     if s.max_val_pieces:
@@ -276,21 +276,21 @@ def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
     result = {
         "style": style,
         "model": str(model),
-        "model_id": manifest.get("model_id") or model.stem,
+        "model_id": manifest.model_id or model.stem,
         "encoding": codec.kind,
         "vocab": codec.n_vocab,
-        "epoch": manifest.get("epoch"),
+        "epoch": manifest.epoch,
         "pieces": [len(train), len(val)],
         "val_notes": notes,
         "val_tokens": targets,
         "val_notes_kept": float(kept[0] / max(kept[1], 1)),
         "bits": {"model": bits_per_note(net_nats, notes), "ngram": ng_bits, "best_order": best},
         "model_nats_per_token": net_nats / targets,
-        "manifest_val_loss": (manifest.get("quality") or {}).get("val_loss"),
+        "manifest_val_loss": manifest.quality.get("val_loss") if isinstance(manifest.quality, dict) else None,
         # The style's own same-pitch range (99th percentile of its training pieces) where the model has one.
         # Fine-tuned from the corpus-wide network (train-all), or trained from random weights.
         "fine_tuned": bool(((manifest.get("training") or {}).get("settings") or {}).get("init_from")),
-        "same_pitch_limit": ((manifest.get("encoding") or {}).get("profile") or {}).get("same_pitch_limit"),
+        "same_pitch_limit": (manifest.encoding.get("profile") or {}).get("same_pitch_limit"),
         "segments": {"onsets": onsets, "real": len(xr), "model": len(xm), "ngram": len(xn)},
         "auc": auc,
         # What tells the compositions from the real pieces best, feature by feature.

@@ -142,22 +142,16 @@ class Manifest(Mapping[str, Any]):
 
 @dataclass
 class ModelFile:
-    manifest: dict[str, Any]
+    manifest: Manifest  # typed; ``manifest.raw`` is the dict as read
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
-    def info(self) -> Manifest:
-        """The manifest, typed."""
-        return Manifest.from_dict(self.manifest)
-
-    @property
     def style(self) -> str:
-        return str(self.manifest.get("style", ""))
+        return self.manifest.style
 
     @property
     def epoch(self) -> int | None:
-        e = self.manifest.get("epoch")
-        return int(e) if e is not None else None
+        return self.manifest.epoch
 
 
 def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
@@ -227,7 +221,7 @@ def load_model(path: str | os.PathLike[str], verify: bool = True) -> ModelFile:
         raise ModelFileError(f"{path}: not an lstm-composer model file ({exc})") from None
     if verify and manifest.get("arrays_sha256") != arrays_digest(arrays):
         raise ModelFileError(f"{path}: arrays do not match the manifest's sha256 (file damaged?)")
-    return ModelFile(manifest=manifest, arrays=arrays)
+    return ModelFile(manifest=Manifest.from_dict(manifest), arrays=arrays)
 
 
 def _check_version(path: Path, manifest: dict[str, Any]) -> None:

@@ -113,8 +113,8 @@ def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, pa
         report = take.report
         report.update(
             style=style,
-            model_id=str(manifest.get("model_id") or ""),
-            epoch=manifest.get("epoch"),
+            model_id=manifest.model_id,
+            epoch=manifest.epoch,
             seed=seed,
             variation=k + 1,
             temperature=settings.temperature,
@@ -206,7 +206,7 @@ def _compose_notes(
 ) -> _Run:
     """Note-level models: grammar-masked sampling, melodic guards, a key per variation."""
     nm = NoteModel.from_model(model, path, net.n_vocab)
-    stats = model.manifest.get("stats") or {}
+    stats = model.manifest.stats
     piece_bpm = primer_piece.bpm if primer_piece is not None else None
     bpm = float(options.tempo or piece_bpm or nm.profile.bpm or stats.get("bpm") or DEFAULT_BPM)
     # Progress in the unit the length was asked in: notes, or seconds of music (sampling reports

@@ -96,7 +96,7 @@ class NumpyNetwork:
         if "layers" not in model.manifest:
             raise ModelFileError("model file has no 'layers' (exported by an older version?)")
         try:
-            return cls(model.manifest["layers"], model.arrays)
+            return cls(model.manifest.layers, model.arrays)
         except KeyError as exc:
             raise ModelFileError(f"model file lacks array {exc}") from None
         except (ValueError, TypeError) as exc:

@@ -73,8 +73,8 @@ def compose_events(
 ) -> EventRun:
     """The event-level models (one token per onset): as they always composed."""
     manifest = model.manifest
-    vocab = Vocabulary.from_dict(manifest["vocabulary"])
-    encoding = EventEncoding.from_dict(manifest.get("encoding", {}))
+    vocab = Vocabulary.from_dict(manifest.vocabulary)
+    encoding = EventEncoding.from_dict(manifest.encoding)
     if len(vocab) != net.n_vocab:
         raise ModelFileError(f"{path}: vocabulary ({len(vocab)}) and network ({net.n_vocab}) disagree")
     primer = make_primer(options, primer_piece, manifest, vocab, encoding, seed, variations)
@@ -170,7 +170,7 @@ def corpus_index(model: ModelFile) -> CorpusIndex | None:
     offsets = model.arrays.get("corpus.offsets")
     if tokens is None or offsets is None or len(tokens) == 0:
         return None
-    names = list((model.manifest.get("corpus") or {}).get("train_pieces") or [])
+    names = list(model.manifest.corpus.get("train_pieces") or [])
     names += [f"piece {i + 1}" for i in range(len(names), len(offsets) - 1)]
     return CorpusIndex(tokens, offsets, names)
 

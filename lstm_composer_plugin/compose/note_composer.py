@@ -69,14 +69,14 @@ class NoteModel:
     @classmethod
     def from_model(cls, model: ModelFile, path: Path, n_vocab: int) -> NoteModel:
         try:
-            record = NoteRecord.from_dict(model.manifest["encoding"])
+            record = NoteRecord.from_dict(model.manifest.encoding)
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelFileError(f"{path}: bad note encoding record ({exc})") from None
         names = vocabulary(record.encoding)
-        stored = (model.manifest.get("vocabulary") or {}).get("tokens")
+        stored = model.manifest.vocabulary.get("tokens")
         if len(names) != n_vocab or (stored is not None and list(stored) != names):
             raise ModelFileError(f"{path}: vocabulary ({len(names)} tokens) and network ({n_vocab}) disagree")
-        train_names = list((model.manifest.get("corpus") or {}).get("train_pieces") or [])
+        train_names = list(model.manifest.corpus.get("train_pieces") or [])
         return cls(record.encoding, record.profile, MelodyIndex.from_arrays(model.arrays, train_names))
 
 

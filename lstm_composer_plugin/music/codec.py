@@ -16,7 +16,7 @@ records); :meth:`Codec.records` writes them back. Token 0 (``SEP``) ends a piece
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -153,12 +153,12 @@ class EventCodec(Codec):
         return {"vocabulary": self.vocab.to_dict(), "encoding": self.encoding.to_dict()}
 
 
-def encoding_of(manifest: dict[str, Any]) -> str:
+def encoding_of(manifest: Mapping[str, Any]) -> str:
     """The encoding a model's manifest records: ``notes`` or ``events`` (older files have no name)."""
     return "notes" if nt.is_note_encoding(manifest.get("encoding")) else "events"
 
 
-def codec_for(manifest: dict[str, Any]) -> Codec:
+def codec_for(manifest: Mapping[str, Any]) -> Codec:
     """The codec of a model file's manifest, whichever encoding it was trained on."""
     if encoding_of(manifest) == "notes":
         record = manifest["encoding"]

@@ -177,10 +177,10 @@ def keras_model_from_file(model: ModelFile | str | os.PathLike[str]):  # -> kera
     from lstm_composer_plugin.train.network import build_model
 
     mf = model if isinstance(model, ModelFile) else load_model(model)
-    cfg = NetworkConfig.from_dict(mf.manifest["network"])
+    cfg = NetworkConfig.from_dict(mf.manifest.network)
     keras_model = build_model(cfg, compile=False)
     by_name = {layer.name: layer for layer in keras_model.layers}
-    for desc in mf.manifest["layers"]:
+    for desc in mf.manifest.layers:
         params = _PARAMS.get(desc["type"], ())
         if params:
             by_name[desc["name"]].set_weights([np.asarray(mf.arrays[f"{desc['name']}.{p}"], dtype=np.float32) for p in params])
