@@ -13,6 +13,7 @@ import pytest
 import lstm_composer_plugin.hooks as lstm_hooks
 from hostapi import Host
 from hostapi.results import ComposeOptions, Progress, TrainOptions
+from lstm_composer_plugin.modelfile import SUFFIX
 from lstm_composer_plugin.models import bundled_models, describe_model
 from lstm_composer_plugin.music.midi import read_midi
 from model_store.publish import publish
@@ -96,7 +97,7 @@ def test_fetch_from_a_loopback_catalogue_then_compose(tmp_path, tiny_model, monk
     m = load_model(tiny_model)
     save_model(models / "irish.lstmc", {**m.manifest, "style": "irish", "title": "Irish (test)"}, m.arrays)
     with StoreServer(tmp_path / "www") as server:
-        publish(models, server.root, describe=describe_model)
+        publish(models, server.root, describe=describe_model, suffix=SUFFIX)
         monkeypatch.setenv("LSTM_COMPOSER_CATALOGUE", server.url)
         host = lstm_host()
         styles = {s.name: s for s in host.list_styles()}

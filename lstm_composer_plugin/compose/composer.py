@@ -95,14 +95,9 @@ def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, pa
                        primer_piece: Piece | None, notify: Callable[[Progress], None], audio_setup: Any,
                        begun: list[Path]) -> CompositionResult:
     manifest = model.manifest
-    # 2-3. Primer, guards, sampling: note-level models (note_composer) or the event models before them.
-    if encoding_of(manifest) == "notes":
-        run = _compose_notes(style, options, model, path, net, settings, variations, seed, primer_piece, notify)
-    else:
-        ev = compose_events(style, options, model, path, net, settings, n_events, variations, seed, primer_piece, notify)
-        ts = ev.primer.time_signature
-        takes = [_Take(notes, report, events, ts) for notes, report, events in ev.takes]
-        run = _Run(takes, ev.primer.bpm, ev.primer.description, ev.total, "event")
+    # 2-3. Primer, guards, sampling: the one step where the encodings really differ (a strategy each).
+    strategy = _STRATEGIES[encoding_of(manifest)]
+    run = strategy(style, options, model, path, net, settings, n_events, variations, seed, primer_piece, notify)
 
     # 4. Write each variation with its provenance and originality report.
     out = Path(options.out_path)
@@ -192,6 +187,16 @@ class _Run:
     unit: str
 
 
+def _compose_events(style: str, options: ComposeOptions, model: ModelFile, path: Path, net: NumpyNetwork,
+                    settings: SamplingSettings, n_events: int, variations: int, seed: int,
+                    primer_piece: Piece | None, notify: Callable[[Progress], None]) -> _Run:
+    """Event models (the seed's encoding): as they always composed (``event_composer``)."""
+    ev = compose_events(style, options, model, path, net, settings, n_events, variations, seed, primer_piece, notify)
+    ts = ev.primer.time_signature
+    takes = [_Take(notes, report, events, ts) for notes, report, events in ev.takes]
+    return _Run(takes, ev.primer.bpm, ev.primer.description, ev.total, "event")
+
+
 def _compose_notes(
     style: str,
     options: ComposeOptions,
@@ -199,6 +204,7 @@ def _compose_notes(
     path: Path,
     net: NumpyNetwork,
     settings: SamplingSettings,
+    n_events: int,
     variations: int,
     seed: int,
     primer_piece: Piece | None,
@@ -238,6 +244,10 @@ def _compose_notes(
         for t, ts in zip(takes, primer.time_signatures, strict=True)
     ]
     return _Run(out, bpm, primer.description, total, unit)
+
+
+# By the model's encoding (music.codec.encoding_of): each turns a model into takes the writer below shares.
+_STRATEGIES = {"notes": _compose_notes, "events": _compose_events}
 
 
 # -- options ---------------------------------------------------------------------------
