@@ -266,3 +266,16 @@ def _tiny(**over):
     base = dict(lstm_units=[16, 8], dense_units=8, embedding_dim=4, seq_len=16, batch_size=8, samples=2,
                 sample_events=24)
     return {**base, **over}
+
+
+def test_the_scorecard_says_where_the_run_started():
+    """Issue 21 item 3: a fine-tuned run's scorecard names its starting network (and the patience that stopped it)."""
+    from lstm_composer_plugin.train.report import scorecard_markdown
+
+    base = {"style": "irish", "epochs_run": 7, "seconds": 204, "status": "no improvement", "checkpoints": []}
+    tuned = scorecard_markdown({**base, "settings": {"init_from": "runs/_corpus", "patience": 3, "controls": "bar"}},
+                               "runs/irish")
+    assert "Start: the weights of `runs/_corpus` (fine-tuned); stopped by patience 3." in tuned
+    assert "bar controls bar" in tuned
+    scratch = scorecard_markdown({**base, "settings": {}}, "runs/irish")
+    assert "Start: random weights (trained from scratch)." in scratch

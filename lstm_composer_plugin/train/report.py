@@ -88,7 +88,11 @@ def scorecard_markdown(metrics: dict[str, Any], run_label: str) -> str:
         f"status {metrics.get('status')}). Network: LSTM {_units(settings)}, Dense {settings.get('dense_units')}, "
         f"batch {settings.get('batch_size')}, Adam {settings.get('learning_rate')}, recipe {settings.get('recipe')} "
         f"({settings.get('input')} input, {settings.get('encoding') or 'events'} encoding"
-        + (f", keys {settings['key_mode']}" if settings.get("key_mode") not in (None, "none") else "") + ").",
+        + (f", keys {settings['key_mode']}" if settings.get("key_mode") not in (None, "none") else "")
+        + (f", bar controls {settings['controls']}" if settings.get("controls") not in (None, "none") else "") + ").",
+        "Start: " + (f"the weights of `{settings['init_from']}` (fine-tuned)" if settings.get("init_from")
+                     else "random weights (trained from scratch)")
+        + (f"; stopped by patience {settings['patience']}" if settings.get("patience") else "") + ".",
     ]
     if s:
         seeds = f"seeds {s.get('seed')}-{s.get('seed', 0) + s.get('samples', 1) - 1}"
