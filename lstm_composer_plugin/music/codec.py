@@ -25,10 +25,10 @@ from lstm_composer_plugin.music import grammar as gr
 from lstm_composer_plugin.music import notes as nt
 from lstm_composer_plugin.music import tokens as tk
 from lstm_composer_plugin.music.midi import Note, Piece
-from lstm_composer_plugin.music.notetable import SEP
+from lstm_composer_plugin.music.notetable import KIND, SEP
 from lstm_composer_plugin.music.profile import NoteRecord, StyleProfile
 
-ENCODINGS = ("notes", "events")  # the manifest's names; the first is what new models are trained on
+ENCODINGS = (KIND, "events")  # the manifest's names; the first is what new models are trained on
 
 
 class Codec(ABC):
@@ -155,12 +155,12 @@ class EventCodec(Codec):
 
 def encoding_of(manifest: Mapping[str, Any]) -> str:
     """The encoding a model's manifest records: ``notes`` or ``events`` (older files have no name)."""
-    return "notes" if nt.is_note_encoding(manifest.get("encoding")) else "events"
+    return KIND if nt.is_note_encoding(manifest.get("encoding")) else "events"
 
 
 def codec_for(manifest: Mapping[str, Any]) -> Codec:
     """The codec of a model file's manifest, whichever encoding it was trained on."""
-    if encoding_of(manifest) == "notes":
+    if encoding_of(manifest) == KIND:
         record = manifest["encoding"]
         if "profile" in record:
             full = NoteRecord.from_dict(record)

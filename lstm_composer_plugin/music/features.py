@@ -22,8 +22,10 @@ import numpy as np
 from lstm_composer_plugin.music.keys import best_key
 from lstm_composer_plugin.music.midi import Note
 from lstm_composer_plugin.music.stats import longest_run
+from lstm_composer_plugin.music.tokens import (
+    GRID,  # steps per quarter note: the event encoding's grid
+)
 
-GRID = 24  # steps per quarter note (as the event encoding's grid)
 INTERVAL_BINS = 17  # signed top-line intervals: <= -8, -7..-1, 0, 1..7, >= 8
 TIME_EDGES = np.array([0, 3, 4, 6, 8, 12, 18, 24, 36, 48, 1 << 30])  # grid steps, right-inclusive bins
 TIME_LABELS = ["<=1/8", "1/6", "1/4", "1/3", "1/2", "3/4", "1", "3/2", "2", ">2"]  # in quarter notes
