@@ -37,7 +37,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from .atomic import atomic_file
-from .config import AppConfig
+from .config import DEFAULT_APP, AppConfig
 from .download import USER_AGENT, check_url, describe_network_error, file_url_path
 from .errors import CatalogueError, CatalogueInvalid, CatalogueUnavailable, OfflineError
 
@@ -290,7 +290,7 @@ def load_catalogue(
     refresh: bool = False,
     timeout: float = 10.0,
     session: requests.Session | None = None,
-    app: AppConfig | None = None,
+    app: AppConfig = DEFAULT_APP,
 ) -> LoadedCatalogue:
     """The catalogue at ``url``: fresh cache, else network, else (with a warning) the cache.
 
@@ -312,7 +312,7 @@ def load_catalogue(
     if offline:
         if cached is None:
             raise OfflineError(
-                f"offline mode is on (--offline or {(app or AppConfig()).env_offline}=1) and the catalogue {url} "
+                f"offline mode is on (--offline or {app.env_offline}=1) and the catalogue {url} "
                 "has never been fetched"
             )
         return _from_cache(cached, "offline: using the catalogue")
@@ -345,7 +345,7 @@ class _FetchFailed(Exception):
 
 def _fetch_small(
     url: str, timeout: float, session: requests.Session | None, allow_insecure: bool,
-    app: AppConfig | None = None,
+    app: AppConfig = DEFAULT_APP,
 ) -> bytes:
     """GET a small document; one quick retry on a 5xx."""
     getter = session or requests

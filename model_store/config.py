@@ -89,6 +89,9 @@ class AppConfig:
         return DEFAULT_CATALOGUE_URL
 
 
+#: The store's own names, for callers that give none (the plugin gives its own: lstm_composer_plugin.models.APP).
+DEFAULT_APP = AppConfig()
+
 # No public catalogue is hosted yet: without configuration the store offers installed and
 # bundled models only, and says how to configure one.
 DEFAULT_CATALOGUE_URL: str | None = None

@@ -36,7 +36,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,7 +45,7 @@ from urllib.request import url2pathname
 import requests
 import urllib3.exceptions
 
-from .config import AppConfig
+from .config import DEFAULT_APP, AppConfig
 from .errors import (
     DownloadError,
     InsecureURLError,
@@ -76,7 +76,7 @@ class DownloadOptions:
     progress_interval: float = 0.1  # seconds between progress callbacks
     allow_insecure: bool = False
     offline: bool = False
-    app: AppConfig = field(default_factory=AppConfig)  # whose environment variables the messages name
+    app: AppConfig = DEFAULT_APP  # whose environment variables the messages name (frozen: safe to share)
 
 
 @dataclass
@@ -105,7 +105,7 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def check_url(url: str, allow_insecure: bool = False, app: AppConfig | None = None) -> None:
+def check_url(url: str, allow_insecure: bool = False, app: AppConfig = DEFAULT_APP) -> None:
     """https anywhere, http to loopback, file:// always; plain http elsewhere only if opted in."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -116,7 +116,7 @@ def check_url(url: str, allow_insecure: bool = False, app: AppConfig | None = No
             return
         raise InsecureURLError(
             f"refusing plain-http URL {url}: use https, or opt in with --allow-insecure "
-            f"or {(app or AppConfig()).env('ALLOW_INSECURE')}=1"
+            f"or {app.env('ALLOW_INSECURE')}=1"
         )
     raise InsecureURLError(f"unsupported URL scheme in {url!r} (use https, http or file)")
 

@@ -125,13 +125,13 @@ class Store:
         allow_insecure: bool | None = None,
         *,
         describe: Describe | None = None,
-        app: config.AppConfig | None = None,
+        app: config.AppConfig = config.DEFAULT_APP,
         commands: str | None = None,
         download_options: DownloadOptions | None = None,
         catalogue_max_age: float = 600.0,
         session: requests.Session | None = None,
     ):
-        self.app = app or config.AppConfig()
+        self.app = app
         self.home = Path(home).expanduser().absolute() if home else self.app.store_home()
         self.catalogue_url = self.app.catalogue_url(catalogue_url)
         self.bundled = {str(k): Path(v) for k, v in (bundled or {}).items()}

@@ -167,10 +167,6 @@ def _float(body: dict[str, Any], key: str, low: float, high: float) -> float | N
     return number
 
 
-def _or(value: Any, default: Any) -> Any:
-    return default if value is None else value
-
-
 def _text(body: dict[str, Any], key: str, longest: int = 400) -> str | None:
     value = body.get(key)
     if value is None or value == "":
