@@ -194,6 +194,8 @@ def run_compose(host: Host, args: argparse.Namespace, con: Console) -> int:
         con.out(f"piano roll {result.png_path}")
     for audio in result.audio_variations or ([result.audio_path] if result.audio_path else []):
         con.out(f"audio {audio}")
+    for score in result.musicxml_variations:
+        con.out(f"score {score}")
     summary = result.report.get("summary") if isinstance(result.report, dict) else None
     if isinstance(summary, str) and summary:
         con.out(summary)

@@ -140,7 +140,17 @@ COMPOSE_SETTINGS: tuple[ComposeSetting, ...] = (
                    "busy (models with bar controls)", "D", Bound(0, 16, open_low=True), page=True),
     ComposeSetting("chords", "text", "the chord of each bar as roman numerals in the composition's key, repeated "
                    "to the end (models with bar controls; i iv V7 i is minor)", "'I vi IV V'", page=True),
+    ComposeSetting("key", "text", "the key signature to compose in, e.g. D, Bb, 'F# minor' (the tonic's mode is "
+                   "the music's; a minor key names its signature)", "KEY", default="drawn from the style's keys",
+                   page=True),
+    ComposeSetting("metre", "text", "the time signature, e.g. 3/4 or 6/8", "N/D", default="drawn from the style's",
+                   page=True),
+    ComposeSetting("instrument", "text", "the General MIDI instrument, by name (violin, flute, organ) or program "
+                   "number 1-128; the WAV plays it too", "NAME|PROGRAM", default="the style's, else piano",
+                   page=True),
     ComposeSetting("png", "flag", "also draw a piano roll next to the MIDI file (needs matplotlib)", page=True),
+    ComposeSetting("musicxml", "flag", "also write the score as FILE.musicxml beside each MIDI file (the score "
+                   "extra: music21)", page=True),
     ComposeSetting("audio", "flag", "also render a WAV next to each MIDI file (the audio extra, docs/audio.md)",
                    page=True),
     ComposeSetting("offline", "flag", "never download a model"),
@@ -168,7 +178,11 @@ class ComposeOptions(_Record):
     # Bar-level steering, for plugins that plan bars (the note models with controls):
     density: float | None = None  # about this many onsets per quarter note in every bar
     chords: str | None = None  # roman numerals in the composition's key, repeated: "I vi IV V"
+    key: str | None = None  # key signature: "D", "Bb", "F# minor"
+    metre: str | None = None  # time signature: "3/4"
+    instrument: str | None = None  # General MIDI name or program number 1-128
     png: bool = False
+    musicxml: bool = False  # also write the score (FILE.musicxml) beside each MIDI
     audio: bool = False  # also render the piece as audio (WAV) beside the MIDI
     offline: bool = False
     model: Path | None = None  # compose with this model file (its style must match ``style``)
@@ -218,6 +232,7 @@ class CompositionResult(_Record):
     png_path: Path | None = None
     audio_path: Path | None = None  # the first variation's audio (``options.audio``)
     audio_variations: list[Path] = field(default_factory=list)  # one per variation
+    musicxml_variations: list[Path] = field(default_factory=list)  # the scores, one per variation (``options.musicxml``)
 
 
 @dataclass

@@ -39,12 +39,15 @@ from lstm_composer_plugin.compose.note_composer import (
     MAX_NOTES,
     NoteModel,
     compose_notes,
+    parse_metre,
 )
 from lstm_composer_plugin.compose.sampling import SamplingSettings
 from lstm_composer_plugin.errors import ComposerError, Interrupted, UsageError
 from lstm_composer_plugin.modelfile import ModelFile, load_model
 from lstm_composer_plugin.music.codec import encoding_of
 from lstm_composer_plugin.music.controls import parse_chords
+from lstm_composer_plugin.music.instruments import parse_instrument, program_name, style_program
+from lstm_composer_plugin.music.keys import estimate_key, is_minor, key_fifths, parse_key
 from lstm_composer_plugin.music.midi import Note, Piece, read_midi, write_midi
 
 DEFAULT_LENGTH = 500  # events, about the reference's 500 notes
@@ -70,8 +73,13 @@ def compose(
     notify = progress or (lambda _p: None)
     # Read a primer file before anything slow, so a bad file fails at once.
     primer_piece = read_midi(options.primer) if options.primer is not None else None  # one-line MidiReadError
-    # Audio is checked before anything slow too: a missing renderer or SoundFont fails at once.
+    # Audio and the score are checked before anything slow too: a missing renderer, SoundFont or
+    # music21 fails at once.
     audio_setup = check_audio() if options.audio else None
+    if options.musicxml:
+        from lstm_composer_plugin.compose.score import check_score
+
+        check_score()
 
     # 1. The model: everything the network, the vocabulary and the guards need is in one file.
     path = Path(model_path)
@@ -101,10 +109,12 @@ def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, pa
 
     # 4. Write each variation with its provenance and originality report.
     out = Path(options.out_path)
-    paths, reports, png_path = [], [], None
+    program = parse_instrument(options.instrument) if options.instrument else style_program(style)
+    paths, reports, scores, png_path = [], [], [], None
     for k, take in enumerate(run.takes):
         notes = take.notes
         seconds = _seconds(notes, run.bpm)
+        signature = _key_signature(take)
         report = take.report
         report.update(
             style=style,
@@ -121,6 +131,7 @@ def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, pa
             tempo=run.bpm,
             primer=run.description,
             model_path=str(path),
+            instrument=program_name(program),
         )
         target = variation_path(out, k)
         begun.append(target)
@@ -132,10 +143,23 @@ def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, pa
                 time_signature=take.time_signature,
                 texts=midi_texts(report),
                 title=f"{style} (seed {seed}{f', variation {k + 1}' if k else ''})",
+                program=program,
+                key_signature=signature,
             )
         except OSError as exc:
             raise ComposerError(f"{target}: cannot write ({exc.strerror or exc})") from None
         paths.append(target)
+        if options.musicxml:
+            from lstm_composer_plugin.compose.score import SUFFIX, write_musicxml
+
+            score_path = target.with_suffix(SUFFIX)
+            begun.append(score_path)
+            try:
+                scores.append(write_musicxml(score_path, notes, bpm=run.bpm, time_signature=take.time_signature,
+                                             fifths=signature[0], program=program,
+                                             title=f"{style} (seed {seed}{f', variation {k + 1}' if k else ''})"))
+            except OSError as exc:
+                raise ComposerError(f"{score_path}: cannot write ({exc.strerror or exc})") from None
         reports.append(report)
         if options.png and k == 0:
             from lstm_composer_plugin.compose.pianoroll import render_pianoroll
@@ -164,7 +188,15 @@ def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, pa
         png_path=png_path,
         audio_path=audio_paths[0] if audio_paths else None,
         audio_variations=audio_paths,
+        musicxml_variations=scores,
     )
+
+
+def _key_signature(take: _Take) -> tuple[int, bool]:
+    """(fifths, minor) of a take: its key signature (note models say it; the event models' is estimated),
+    and whether the music under it sounds in the relative minor."""
+    tonic = take.major_tonic if take.major_tonic is not None else estimate_key(take.notes).major_tonic
+    return key_fifths(tonic), is_minor(take.notes, tonic)
 
 
 # -- the two paths ------------------------------------------------------------------------
@@ -176,6 +208,7 @@ class _Take:
     report: dict[str, Any]  # originality and liveliness; provenance is added by compose()
     events: int  # events (event models) or notes (note models)
     time_signature: tuple[int, int]  # each note-model variation draws its own metre
+    major_tonic: int | None = None  # the key signature's major tonic (pitch class) where the model chose it
 
 
 @dataclass
@@ -191,6 +224,9 @@ def _compose_events(style: str, options: ComposeOptions, model: ModelFile, path:
                     settings: SamplingSettings, n_events: int, variations: int, seed: int,
                     primer_piece: Piece | None, notify: Callable[[Progress], None]) -> _Run:
     """Event models (the seed's encoding): as they always composed (``event_composer``)."""
+    if options.key or options.metre:
+        raise UsageError("--key and --metre need a note-level model; this is an older event-level one "
+                         "(fetch the style's current model, or retrain it)")
     ev = compose_events(style, options, model, path, net, settings, n_events, variations, seed, primer_piece, notify)
     ts = ev.primer.time_signature
     takes = [_Take(notes, report, events, ts) for notes, report, events in ev.takes]
@@ -239,8 +275,10 @@ def _compose_notes(
         stats=stats,
         progress=report,
     )
+    # Normalised models chose the key (t.key semitones up from C major / A minor); others keep the model's.
+    normalised = nm.encoding.key_mode == "normalise"
     out = [
-        _Take(t.notes, t.report, int(t.report["notes"]), ts)
+        _Take(t.notes, t.report, int(t.report["notes"]), ts, t.key % 12 if normalised else None)
         for t, ts in zip(takes, primer.time_signatures, strict=True)
     ]
     return _Run(out, bpm, primer.description, total, unit)
@@ -268,6 +306,23 @@ def check_options(options: ComposeOptions) -> tuple[SamplingSettings, int, int]:
             parse_chords(options.chords)
         except ValueError as exc:
             raise UsageError(f"chords: {exc}") from None
+    if options.instrument:
+        try:
+            parse_instrument(options.instrument)
+        except ValueError as exc:
+            raise UsageError(f"instrument: {exc}") from None
+    if options.key:
+        try:
+            parse_key(options.key)
+        except ValueError as exc:
+            raise UsageError(f"key: {exc}") from None
+    if options.metre:
+        try:
+            parse_metre(options.metre)
+        except ValueError as exc:
+            raise UsageError(f"metre: {exc}") from None
+    if options.primer is not None and (options.key or options.metre):
+        raise UsageError("--key and --metre with --primer: a continuation keeps the primer's key and metre")
     given = {"temperature": options.temperature, "top_k": options.top_k, "top_p": options.top_p,
              "repetition_penalty": options.repetition_penalty}
     settings = SamplingSettings(**{k: v for k, v in given.items() if v is not None})  # its defaults, written once

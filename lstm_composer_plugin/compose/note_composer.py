@@ -31,7 +31,14 @@ from lstm_composer_plugin.errors import ModelFileError, UsageError
 from lstm_composer_plugin.modelfile import ModelFile
 from lstm_composer_plugin.music.controls import ControlPlan
 from lstm_composer_plugin.music.grammar import Grammar
-from lstm_composer_plugin.music.keys import Key, key_name, normalising_shift, piece_key, shift_to
+from lstm_composer_plugin.music.keys import (
+    Key,
+    key_name,
+    normalising_shift,
+    parse_key,
+    piece_key,
+    shift_to,
+)
 from lstm_composer_plugin.music.melody import MelodyIndex, longest_same_pitch, melody_of_tokens
 from lstm_composer_plugin.music.midi import Note, Piece
 from lstm_composer_plugin.music.notes import (
@@ -120,7 +127,8 @@ def compose_notes(
     ``guard_overrides``: a host's ``options.extra`` ("max_run": same-pitch run, "copy_limit":
     melodic notes, "harmony": the style's harmony rates pulled toward; None switches one off); ``stats``: the manifest's style histograms."""
     enc, prof = nm.encoding, nm.profile
-    primer = note_primer(nm, primer_piece, seed, variations)
+    primer = note_primer(nm, primer_piece, seed, variations, key=_given_key(nm, options),
+                         metre=_given_metre(nm, options))
     plan = control_plan(nm, options, path=None)
     # Each row's metre comes from its primer's TS token; the grammar's own is only the fallback.
     grammar = Grammar(enc, time_signature=primer.time_signatures[0], max_chord=max(1, prof.max_chord), plan=plan)
@@ -229,8 +237,48 @@ def in_style_register(notes: list[Note], prof: StyleProfile, key: int) -> list[N
     return [replace(n, pitch=n.pitch + octave) for n in notes]
 
 
-def note_primer(nm: NoteModel, piece: Piece | None, seed: int, variations: int) -> NotePrimer:
-    """A random opening in a key drawn from the style, or a MIDI file's last bars."""
+def parse_metre(text: str) -> tuple[int, int]:
+    """``3/4`` → (3, 4); ``ValueError`` with a one-line reason otherwise."""
+    parts = str(text).strip().split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"{text!r} is not a time signature (e.g. 3/4, 6/8)")
+    n, d = (int(p) for p in parts)
+    if not 1 <= n <= 32 or d not in (1, 2, 4, 8, 16, 32):
+        raise ValueError(f"{text!r} is not a time signature (1-32 beats of 1, 2, 4, 8, 16 or 32)")
+    return n, d
+
+
+def _given_key(nm: NoteModel, options: Any) -> Key | None:
+    text = getattr(options, "key", None)
+    if not text:
+        return None
+    if nm.encoding.key_mode != "normalise":
+        raise UsageError("--key needs a model that learnt in one key (key mode 'normalise'); this one keeps "
+                         "each piece's own key")
+    try:
+        return parse_key(text)
+    except ValueError as exc:
+        raise UsageError(f"key: {exc}") from None
+
+
+def _given_metre(nm: NoteModel, options: Any) -> tuple[int, int] | None:
+    text = getattr(options, "metre", None)
+    if not text:
+        return None
+    try:
+        metre = parse_metre(text)
+    except ValueError as exc:
+        raise UsageError(f"metre: {exc}") from None
+    table = sorted(token_table(nm.encoding).time_signatures, key=lambda m: (m[1], m[0]))
+    if metre not in table:
+        raise UsageError(f"metre: the model writes {', '.join(f'{n}/{d}' for n, d in table)}, not {text}")
+    return metre
+
+
+def note_primer(nm: NoteModel, piece: Piece | None, seed: int, variations: int, *, key: Key | None = None,
+                metre: tuple[int, int] | None = None) -> NotePrimer:
+    """A random opening in a key drawn from the style, or a MIDI file's last bars; ``key`` and ``metre``
+    (the user's) replace the drawn ones, and only them: the other draws use streams of their own."""
     enc, prof = nm.encoding, nm.profile
     table = token_table(enc)
     if piece is not None:
@@ -241,7 +289,7 @@ def note_primer(nm: NoteModel, piece: Piece | None, seed: int, variations: int) 
     w = np.array([metres[m] for m in choices], dtype=np.float64)
     mrng = np.random.default_rng([seed, 0x54])
     drawn = [choices[i] for i in mrng.choice(len(choices), size=variations, p=w / w.sum())]
-    time_signatures = [fold_time_signature(m, enc) for m in drawn]
+    time_signatures = [metre or fold_time_signature(m, enc) for m in drawn]
     rng = np.random.default_rng([seed, 0x0BE])
     positions = []
     for ts in time_signatures:
@@ -256,6 +304,8 @@ def note_primer(nm: NoteModel, piece: Piece | None, seed: int, variations: int) 
         w = np.array([prof.keys[t] for t in tonics], dtype=np.float64)
         krng = np.random.default_rng([seed, 0x4B45])
         keys = [shift_to(int(t)) for t in krng.choice(tonics, size=variations, p=w / w.sum())]
+        if key is not None:
+            keys = [shift_to(key.major_tonic)] * variations
     opening = [opening_tokens(enc, ts, k) for ts, k in zip(time_signatures, positions, strict=True)]
     return NotePrimer(
         tokens=np.array([[SEP, *o] for o in opening], dtype=np.int64),

@@ -10,6 +10,7 @@ to tell the two modes apart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -89,3 +90,41 @@ def normalising_shift(key: Key) -> int:
 
 def key_name(major_tonic: int, minor: bool = False) -> str:
     return Key((major_tonic + 9) % 12 if minor else major_tonic % 12, minor).name
+
+
+_KEY_TEXT = re.compile(r"^\s*([A-Ga-g])\s*(#|♯|b|♭|-)?\s*(m|min|minor|maj|major)?\s*$", re.IGNORECASE)
+_STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def parse_key(text: str) -> Key:
+    """A key as people write it: ``D``, ``Bb``, ``F# minor``, ``c#m``, ``Eb major``.
+
+    Raises ``ValueError`` with a one-line reason.
+    """
+    match = _KEY_TEXT.match(text or "")
+    if not match:
+        raise ValueError(f"{text!r} is not a key (e.g. D, Bb, 'F# minor')")
+    letter, accidental, mode = match.groups()
+    tonic = _STEPS[letter.upper()] + {"#": 1, "♯": 1, "b": -1, "♭": -1, "-": -1}.get(accidental or "", 0)
+    minor = (mode or "").lower() in ("m", "min", "minor")
+    return Key(tonic % 12, minor, "given")
+
+
+def is_minor(notes: Sequence[Note], major_tonic: int) -> bool:
+    """Whether music under the key signature of ``major_tonic`` sounds in its relative minor rather than
+    its major (the Krumhansl-Kessler profile of each, against the duration-weighted pitch classes)."""
+    hist = np.zeros(12)
+    for n in notes:
+        hist[n.pitch % 12] += max(n.duration, 1e-3)
+    if not hist.any():
+        return False
+    major = float(np.corrcoef(hist, np.roll(_MAJOR, major_tonic))[0, 1])
+    minor = float(np.corrcoef(hist, np.roll(_MINOR, (major_tonic + 9) % 12))[0, 1])
+    return minor > major
+
+
+def key_fifths(major_tonic: int) -> int:
+    """The key signature (sharps > 0, flats < 0) whose major key has ``major_tonic`` (a pitch class)
+    for its tonic: flats for F, Bb, Eb, Ab and Db, sharps up to F# (six)."""
+    sharps = (major_tonic * 7) % 12  # each fifth up adds a sharp
+    return sharps - 12 if sharps > 6 else sharps

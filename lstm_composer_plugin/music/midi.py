@@ -399,6 +399,11 @@ def _varlen(body: bytes, pos: int) -> tuple[int, int]:
 # Writing
 
 
+# mido's key names by fifths, -7 (seven flats) .. 7 (seven sharps).
+_MAJOR_KEYS = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#")
+_MINOR_KEYS = ("Abm", "Ebm", "Bbm", "Fm", "Cm", "Gm", "Dm", "Am", "Em", "Bm", "F#m", "C#m", "G#m", "D#m", "A#m")
+
+
 def write_midi(
     path: str | os.PathLike[str],
     notes: list[Note],
@@ -407,8 +412,11 @@ def write_midi(
     texts: list[str] | None = None,
     title: str = "",
     ticks_per_beat: int = 480,
+    program: int = 0,
+    key_signature: tuple[int, bool] | None = None,
 ) -> Path:
-    """One track, channel 0, piano, with tempo, time signature and provenance text events."""
+    """One track, channel 0, with tempo, time signature, key signature (``(fifths, minor)``: sharps > 0,
+    flats < 0), the General MIDI ``program`` (0 is piano) and provenance text events."""
     import mido
 
     path = Path(path)
@@ -420,7 +428,11 @@ def write_midi(
     track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
     num, den = time_signature
     track.append(mido.MetaMessage("time_signature", numerator=num, denominator=den, time=0))
-    track.append(mido.Message("program_change", channel=0, program=0, time=0))
+    if key_signature is not None:
+        fifths, minor = key_signature
+        track.append(mido.MetaMessage("key_signature", key=(_MINOR_KEYS if minor else _MAJOR_KEYS)[fifths + 7],
+                                      time=0))
+    track.append(mido.Message("program_change", channel=0, program=program, time=0))
 
     timeline: list[tuple[int, int, int, int]] = []  # tick, order (off first), pitch, velocity
     for note in notes:
