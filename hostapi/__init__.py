@@ -14,6 +14,7 @@ in the ``lstm_composer`` entry-point group. See ``docs/hostapi.md``.
 
 from .errors import (
     BadValueError,
+    Cancelled,
     ExitCode,
     HostError,
     NoAnswerError,
@@ -54,6 +55,7 @@ __all__ = [
     "PROJECT",
     "BadValueError",
     "BrokenPlugin",
+    "Cancelled",
     "ComposeOptions",
     "CompositionResult",
     "ExitCode",

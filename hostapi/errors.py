@@ -52,6 +52,14 @@ class UnavailableError(UserError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class Cancelled(KeyboardInterrupt):
+    """Raised by a host's progress callback when the user cancels a running hook (the page's Cancel).
+
+    A plugin treats it as Ctrl-C: it keeps what it saved (a training run stays resumable) and lets it
+    propagate. It is a ``KeyboardInterrupt`` so that code written for Ctrl-C handles it unchanged.
+    """
+
+
 class HostError(Exception):
     """Base of the errors the host raises to its caller."""
 

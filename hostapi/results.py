@@ -41,6 +41,8 @@ class Progress(_Record):
     total: float | None = None
     unit: str = ""  # "B", "epoch", "event", ...
     message: str = ""
+    # Named figures of this step for hosts that draw them (training: loss, val_loss, accuracy, ...).
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -97,6 +99,7 @@ class ComposeSetting:
     bound: Bound | None = None
     default: str = ""  # the default in words, for the help text ("" when the help says it)
     page: bool = False
+    choices: tuple[str, ...] = ()  # values the page suggests (a text setting still takes others)
 
     @property
     def flag(self) -> str:
@@ -108,6 +111,8 @@ class ComposeSetting:
     def to_dict(self) -> dict[str, Any]:
         """The page's view: its form takes each input's bounds and tooltip from here."""
         d: dict[str, Any] = {"name": self.name, "kind": self.kind, "help": self.help_text()}
+        if self.choices:
+            d["choices"] = list(self.choices)
         if self.bound is not None:
             d.update(min=self.bound.low, max=None if self.bound.high == float("inf") else self.bound.high,
                      open_low=self.bound.open_low)
@@ -135,19 +140,23 @@ COMPOSE_SETTINGS: tuple[ComposeSetting, ...] = (
     ComposeSetting("variations", "int", "compose N variations at once (FILE-2.mid, FILE-3.mid, ...)", "N",
                    Bound(1, 64), default="1", page=True),
     ComposeSetting("primer", "path", "a MIDI file to continue", "FILE"),
-    ComposeSetting("tempo", "float", "beats per minute", "BPM", Bound(10, 400), default="the style's"),
+    ComposeSetting("tempo", "float", "beats per minute", "BPM", Bound(10, 400), default="the style's", page=True),
     ComposeSetting("density", "float", "about D notes (onsets) per quarter note in every bar, e.g. 0.8 calm, 2.5 "
                    "busy (models with bar controls)", "D", Bound(0, 16, open_low=True), page=True),
     ComposeSetting("chords", "text", "the chord of each bar as roman numerals in the composition's key, repeated "
                    "to the end (models with bar controls; i iv V7 i is minor)", "'I vi IV V'", page=True),
     ComposeSetting("key", "text", "the key signature to compose in, e.g. D, Bb, 'F# minor' (the tonic's mode is "
                    "the music's; a minor key names its signature)", "KEY", default="drawn from the style's keys",
-                   page=True),
+                   page=True, choices=("C", "G", "D", "A", "E", "F", "Bb", "Eb", "A minor", "E minor", "D minor",
+                                       "G minor", "C minor")),
     ComposeSetting("metre", "text", "the time signature, e.g. 3/4 or 6/8", "N/D", default="drawn from the style's",
-                   page=True),
+                   page=True, choices=("2/4", "3/4", "4/4", "2/2", "3/2", "6/8", "9/8", "12/8", "3/8")),
     ComposeSetting("instrument", "text", "the General MIDI instrument, by name (violin, flute, organ) or program "
                    "number 1-128; the WAV plays it too", "NAME|PROGRAM", default="the style's, else piano",
-                   page=True),
+                   page=True, choices=("piano", "harpsichord", "church organ", "acoustic guitar (nylon)", "violin",
+                                       "viola", "cello", "string ensemble 1", "flute", "oboe", "clarinet",
+                                       "recorder", "trumpet", "french horn", "choir aahs", "orchestral harp",
+                                       "music box", "celesta")),
     ComposeSetting("png", "flag", "also draw a piano roll next to the MIDI file (needs matplotlib)", page=True),
     ComposeSetting("musicxml", "flag", "also write the score as FILE.musicxml beside each MIDI file (the score "
                    "extra: music21)", page=True),

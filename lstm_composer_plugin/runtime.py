@@ -33,6 +33,7 @@ from lstm_composer_plugin import PLUGIN
 
 TRAIN_EXTRA = "pip install 'lstm-composer-plugin[train]'"
 PNG_EXTRA = "pip install 'lstm-composer-plugin[png]'"
+SCORE_EXTRA = "pip install 'lstm-composer-plugin[score]'"
 MIN_PYTHON = (3, 10)
 # Lower bounds from pyproject.toml; below them the code is untested.
 MIN_VERSIONS = {"numpy": "1.24", "mido": "1.3", "pluggy": "1.5", "tensorflow": "2.16"}
@@ -200,6 +201,14 @@ def _compose_capability(report: RuntimeReport, by_name: dict[str, RuntimeFinding
         report.advice.append(f"pip install --upgrade {' '.join(missing)}")
     else:
         report.capabilities["compose"] = "ready (NumPy)"
+
+
+def _score_capability(report: RuntimeReport) -> None:
+    if _importable("music21")[0]:
+        report.capabilities["score"] = f"ready (music21 {_dist_version('music21') or ''})".replace(" )", ")")
+    else:
+        report.capabilities["score"] = "unavailable: music21 is not installed"
+        report.advice.append(f"for scores (--musicxml): {SCORE_EXTRA}")
 
 
 def _png_capability(report: RuntimeReport) -> None:
@@ -370,6 +379,7 @@ def check_runtime(
         report.advice.append(f"use Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer")
     _compose_capability(report, by_name)
     _png_capability(report)
+    _score_capability(report)
     _audio_capability(report)
 
     tf = _tensorflow_cheap()

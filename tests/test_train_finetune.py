@@ -85,6 +85,35 @@ def test_a_fine_tuned_run_starts_from_the_source_weights(source_run, two_styles,
 
 
 @pytest.mark.tf
+def test_fine_tuning_from_a_model_file_or_an_installed_style(source_run, two_styles, tmp_path, monkeypatch):
+    """The store's ``corpus`` network (a published ``.lstmc``) is a starting point too: the page's
+    "fine-tune from the corpus network" names it as an installed style."""
+    from hostapi import ModelsRequest
+    from lstm_composer_plugin.manager import manage
+    from lstm_composer_plugin.train import train
+    from lstm_composer_plugin.train.warmstart import resolve_init
+
+    model = source_run / "model.lstmc"
+    assert model.is_file()
+    src = _lstm_kernel(resolve_init(source_run))
+    tuned = train(two_styles / "lullabies", "lullabies", tmp_path / "from_file", epochs=1, checkpoint_every=1,
+                  init_from=str(model), learning_rate=1e-12, **TINY)
+    mine = _lstm_kernel(tmp_path / "from_file" / "checkpoints" / "epoch_0001" / "state.keras")
+    assert np.allclose(src, mine, atol=2e-3)  # the file keeps float16 weights
+    assert tuned.model_path is not None
+    # Installed in the store under its style name ("corpus"), it is found by that name.
+    monkeypatch.setenv("LSTM_COMPOSER_HOME", str(tmp_path / "store"))
+    manage(ModelsRequest(action="install", files=[model], force=True, offline=True), None)
+    assert resolve_init("corpus").name.endswith(".lstmc")
+    train(two_styles / "bach", "bach", tmp_path / "from_style", epochs=1, checkpoint_every=1, init_from="corpus",
+          learning_rate=1e-12, **TINY)
+    theirs = _lstm_kernel(tmp_path / "from_style" / "checkpoints" / "epoch_0001" / "state.keras")
+    assert np.allclose(src, theirs, atol=2e-3)
+    with pytest.raises(UsageError, match="no such run folder, and no installed style of that name"):
+        resolve_init("mozart_for_lutes")
+
+
+@pytest.mark.tf
 def test_init_from_refuses_another_shape_and_a_wrong_path_in_one_line(source_run, two_styles, tmp_path):
     from lstm_composer_plugin.train import train
 

@@ -282,7 +282,7 @@ OUT_OF_RANGE = _out_of_range()
 
 def test_the_out_of_range_cases_cover_every_page_option():
     names = {name for name, _, _ in OUT_OF_RANGE}
-    assert names == {"length", "seconds", "seed", "temperature", "variations", "density"}
+    assert names == {"length", "seconds", "seed", "temperature", "variations", "density", "tempo"}
     for case in [("seed", 2**63, "--seed"), ("seed", -1, "--seed"), ("variations", 65, "--variations"),
                  ("variations", 0, "--variations"), ("length", 20_001, "--length"), ("temperature", 0, "--temperature"),
                  ("density", 0, "--density"), ("seconds", 0, "--seconds")]:

@@ -9,7 +9,11 @@ Routes (every one behind :class:`Guard`)::
     GET  /api/settings        the compose settings the form offers: kind, bounds, help (COMPOSE_SETTINGS)
     POST /api/compose         start a compose job -> {"job": id}
     POST /api/models          start a model-manager job -> {"job": id}
-    GET  /api/jobs/{id}       a job's state and progress; its result when done
+    POST /api/upload          MIDI files (multipart) into the session folder -> [{"id", "name", ...}]
+    POST /api/train           train a style on uploaded files (or resume it) -> {"job": id}
+    GET  /api/jobs/{id}       a job's state and progress (training: its curve points); its result when done
+    POST /api/jobs/{id}/cancel  stop a job at its next progress report (a training run stays resumable)
+    GET  /api/score/{id}      a MusicXML file a job wrote, engraved as SVG pages (verovio)
     GET  /files/{id}          a file a job wrote, by id
 
 The app talks to plugins only through :class:`hostapi.Host`; it knows styles,
@@ -37,12 +41,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hostapi import ComposeOptions, Host, ModelsRequest, Progress
+from hostapi import ComposeOptions, Host, ModelsRequest, Progress, TrainOptions
 from hostapi.commands import STYLE_NAME
 from hostapi.errors import UserError
 from hostapi.results import COMPOSE_SETTINGS
 
-from .jobs import FileRegistry, JobRunner
+from .jobs import FileRegistry, JobRunner, Reporter
+from .score import ScoreUnavailable, engrave
 
 STATIC = Path(__file__).resolve().parent / "static"
 TOKEN_PARAM = "token"
@@ -183,6 +188,12 @@ def _name(value: Any, what: str = "style") -> str:
     return value
 
 
+def _safe_name(name: str) -> str:
+    """An uploaded file's own name, reduced to a plain file name (no folders, no odd characters)."""
+    base = re.sub(r"[^A-Za-z0-9._ -]+", "_", Path(name.replace("\\", "/")).name).strip(" .") or "upload"
+    return base[:120] if base.lower().endswith((".mid", ".midi")) else base[:116] + ".mid"
+
+
 def _only(body: Any, allowed: set[str]) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
@@ -193,15 +204,35 @@ def _only(body: Any, allowed: set[str]) -> dict[str, Any]:
     return body
 
 
-#: What the page may send: the style and the compose settings the page offers (COMPOSE_SETTINGS).
+#: What the page may send: the style, the compose settings the page offers (COMPOSE_SETTINGS), and a
+#: primer as the id of a file it uploaded.
 PAGE_SETTINGS = tuple(setting for setting in COMPOSE_SETTINGS if setting.page)
-COMPOSE_FIELDS = {"style"} | {setting.name for setting in PAGE_SETTINGS}
+COMPOSE_FIELDS = {"style", "primer"} | {setting.name for setting in PAGE_SETTINGS}
 PAGE_DEFAULTS = {"png": True}  # the page draws the piano roll unless told not to
+MAX_UPLOAD_BYTES = 16_000_000  # per file: the largest MIDI files of the corpus are a few hundred kB
+MAX_UPLOAD_FILES = 500
+TRAIN_MINUTES = (1, 5, 15, 30, 60, 120)  # the budgets the page offers
+CORPUS_STYLE = "corpus"  # a model of the whole corpus: where a style may start from (fine-tuning)
 
 
-def compose_options(body: Any, out_dir: Path) -> tuple[str, ComposeOptions]:
+def _upload(value: Any, files: FileRegistry, what: str) -> Path:
+    """The path of a file the page uploaded, by its id (the page never names a path)."""
+    if not isinstance(value, str) or not FILE_ID.match(value):
+        raise BadRequest(f"{what} must be the id of an uploaded file, not {value!r}")
+    served = files.get(value)
+    if served is None or served.kind != "upload" or not served.path.is_file():
+        raise BadRequest(f"{what}: no uploaded file {value}")
+    return served.path
+
+
+def compose_options(body: Any, out_dir: Path, files: FileRegistry | None = None) -> tuple[str, ComposeOptions]:
     """The page's compose request as host options (files go where the server says)."""
     body = _only(body, COMPOSE_FIELDS)
+    primer = None
+    if body.get("primer") not in (None, ""):
+        if files is None:
+            raise BadRequest("primer: this server takes no uploads")
+        primer = _upload(body["primer"], files, "primer")
     style = _name(body.get("style"))
     wide = 1e300  # the page parses types; the bounds are ComposeOptions.check's, as for the command lines
     parse: dict[str, Callable[[str], Any]] = {
@@ -211,7 +242,7 @@ def compose_options(body: Any, out_dir: Path) -> tuple[str, ComposeOptions]:
         "flag": lambda key: bool(body.get(key, PAGE_DEFAULTS.get(key, False))),
     }
     given = {setting.name: parse[setting.kind](setting.name) for setting in PAGE_SETTINGS}
-    options = ComposeOptions(out_path=out_dir / f"{style}.mid",
+    options = ComposeOptions(out_path=out_dir / f"{style}.mid", primer=primer,
                              **{name: value for name, value in given.items() if value is not None})
     try:
         options.check()
@@ -256,7 +287,27 @@ def _files_of(result: Any, files: FileRegistry) -> dict[str, Any]:
         "variations": [v for v in variations if v],
         "png": files.add(result.png_path),
         "audio": [a for a in (files.add(p) for p in audio_paths) if a],
+        "musicxml": [m for m in (files.add(p) for p in result.musicxml_variations) if m],
     }
+
+
+def train_request(body: Any, files: FileRegistry) -> dict[str, Any]:
+    """The page's train request: a new style's name, its uploaded MIDI files, a budget; or resume."""
+    body = _only(body, {"style", "files", "minutes", "fine_tune", "resume"})
+    style = _name(body.get("style"))
+    resume = bool(body.get("resume", False))
+    minutes = body.get("minutes", 5)
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0.25 <= minutes <= 24 * 60:
+        raise BadRequest(f"minutes must be a number from 0.25 to 1440, not {minutes!r}")
+    ids = body.get("files") or []
+    if not resume:
+        if not isinstance(ids, list) or not ids:
+            raise BadRequest("files: upload at least one MIDI file to train on")
+        if len(ids) > MAX_UPLOAD_FILES:
+            raise BadRequest(f"files: at most {MAX_UPLOAD_FILES} files")
+    paths = [_upload(i, files, "files") for i in ids] if not resume else []
+    return {"style": style, "paths": paths, "minutes": float(minutes), "resume": resume,
+            "fine_tune": bool(body.get("fine_tune", False))}
 
 
 def create_app(host: Host, *, token: str, port: int, session_dir: Path) -> Starlette:
@@ -264,6 +315,7 @@ def create_app(host: Host, *, token: str, port: int, session_dir: Path) -> Starl
     session_dir.mkdir(parents=True, exist_ok=True)
     files = FileRegistry(session_dir)
     jobs = JobRunner()
+    runs = session_dir / "training"  # one folder per style trained from the page: corpus/ and run/
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -301,7 +353,7 @@ def create_app(host: Host, *, token: str, port: int, session_dir: Path) -> Starl
     async def compose(request: Request) -> Response:
         body = await read_json(request)
         out_dir = session_dir / secrets.token_hex(8)
-        style, options = compose_options(body, out_dir)
+        style, options = compose_options(body, out_dir, files)
 
         def work(progress: Callable[[Progress], None]) -> dict[str, Any]:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -319,12 +371,109 @@ def create_app(host: Host, *, token: str, port: int, session_dir: Path) -> Starl
 
         return JSONResponse({"job": jobs.start("models", work).id}, status_code=202)
 
+    async def upload(request: Request) -> Response:
+        """MIDI files from the page, each into a folder of its own in the session (names kept for the user)."""
+        async with request.form(max_files=MAX_UPLOAD_FILES, max_fields=16, max_part_size=MAX_UPLOAD_BYTES) as form:
+            parts = [p for p in form.getlist("files") if hasattr(p, "read")]
+            if not parts:
+                raise BadRequest("upload: no files (send them as multipart field 'files')")
+            saved = []
+            for part in parts:
+                name = _safe_name(part.filename or "upload.mid")
+                data = await part.read(MAX_UPLOAD_BYTES + 1)
+                if len(data) > MAX_UPLOAD_BYTES:
+                    raise BadRequest(f"{name}: larger than {MAX_UPLOAD_BYTES // 1_000_000} MB; is it a MIDI file?")
+                if not data.startswith(b"MThd"):
+                    raise BadRequest(f"{name}: not a MIDI file (it does not start with MThd)")
+                folder = session_dir / "uploads" / secrets.token_hex(8)
+                folder.mkdir(parents=True)
+                (folder / name).write_bytes(data)
+                saved.append(files.add(folder / name, kind="upload"))
+        return JSONResponse({"files": saved})
+
+    async def train(request: Request) -> Response:
+        req = train_request(await read_json(request), files)
+        if jobs.busy("train"):
+            raise BadRequest("a style is training already: wait for it, or cancel it")
+        style = req["style"]
+        folder = runs / style
+        corpus, out = folder / "corpus", folder / "run"
+        if req["resume"] and not (out / "run.json").is_file():
+            raise BadRequest(f"{style}: there is no training run of that name to resume in this window")
+        if not req["resume"] and folder.exists():
+            raise BadRequest(f"{style}: this window has trained a style of that name already; resume it, "
+                             "or choose another name")
+        init = None
+        if req["fine_tune"] and not req["resume"]:
+            init = next((s for s in host.list_styles(offline=True) if s.name == CORPUS_STYLE and s.installed), None)
+            if init is None:
+                raise BadRequest("fine-tune: no corpus network is installed (fetch the style 'corpus' first)")
+        if not req["resume"]:
+            corpus.mkdir(parents=True)
+            for k, path in enumerate(req["paths"]):
+                (corpus / f"{k:03d}-{path.name}").write_bytes(path.read_bytes())
+        options = TrainOptions(resume=req["resume"], checkpoint_every=1,
+                               extra={"time_budget": req["minutes"] * 60, "samples": 1,
+                                      # fine-tuning: the corpus network's weights, a gentler step (as train-all)
+                                      **({"init_from": CORPUS_STYLE, "learning_rate": 1e-3} if init is not None
+                                         else {})})
+
+        def work(progress: Reporter) -> dict[str, Any]:
+            shown: dict[Path, Any] = {}
+
+            def relay(p: Progress) -> None:
+                progress(p)
+                if p.metrics:  # an epoch ended: show the piano rolls of the checkpoints written since
+                    fresh = [r for r in sorted(out.glob("checkpoints/*/sample.png")) if r not in shown]
+                    for roll in fresh:
+                        served = files.add(roll)
+                        if served is not None:
+                            number = roll.parent.name.rpartition("_")[2]  # checkpoints/epoch_0003/
+                            label = f"epoch {int(number)}" if number.isdigit() else roll.parent.name
+                            shown[roll] = {**served, "label": label}
+                    if fresh:
+                        progress.attach("pianorolls", list(shown.values()))
+
+            result = host.train(corpus, style, out, options, progress=relay)
+            text = ""
+            if result.model_path is not None:
+                installed = host.manage_models(ModelsRequest(action="install", files=[Path(result.model_path)],
+                                                             force=True))
+                text = installed.text
+            graphs = out / "graphs.png"
+            return {"style": style, "epochs_run": result.epochs_run, "recommended_epoch": result.recommended_epoch,
+                    "reason": result.reason, "installed": result.model_path is not None, "text": text,
+                    "graphs": files.add(graphs) if graphs.is_file() else None}
+
+        job_id = jobs.start("train", work, lane="train").id
+        return JSONResponse({"job": job_id}, status_code=202)
+
     async def job(request: Request) -> Response:
         job_id = request.path_params["job_id"]
         if not JOB_ID.match(job_id):
             raise BadRequest(f"bad job id {job_id!r}")
         state = jobs.get(job_id)
         return JSONResponse(state) if state is not None else error(404, f"no job {job_id}")
+
+    async def cancel(request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if not JOB_ID.match(job_id):
+            raise BadRequest(f"bad job id {job_id!r}")
+        if not jobs.cancel(job_id):
+            return error(409, f"job {job_id} is not running")
+        return JSONResponse({"job": job_id, "cancelling": True}, status_code=202)
+
+    def score(request: Request) -> Response:
+        file_id = request.path_params["file_id"]
+        if not FILE_ID.match(file_id):
+            raise BadRequest("files are served by id, not by path")
+        served = files.get(file_id)
+        if served is None or not served.path.is_file() or served.path.suffix != ".musicxml":
+            return error(404, f"no score {file_id}")
+        try:
+            return JSONResponse(engrave(served.path))
+        except ScoreUnavailable as exc:
+            return error(501, str(exc))
 
     async def file(request: Request) -> Response:
         file_id = request.path_params["file_id"]
@@ -354,7 +503,11 @@ def create_app(host: Host, *, token: str, port: int, session_dir: Path) -> Starl
             Route("/api/settings", settings),
             Route("/api/compose", compose, methods=["POST"]),
             Route("/api/models", models, methods=["POST"]),
+            Route("/api/upload", upload, methods=["POST"]),
+            Route("/api/train", train, methods=["POST"]),
             Route("/api/jobs/{job_id}", job),
+            Route("/api/jobs/{job_id}/cancel", cancel, methods=["POST"]),
+            Route("/api/score/{file_id}", score),
             Route("/files/{file_id:path}", file),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],

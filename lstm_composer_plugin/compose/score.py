@@ -84,6 +84,28 @@ def _staves(notes: list[Note]) -> list[tuple[str, list[Note]]]:
     return [("bass" if low > 0.5 else "treble", notes)]
 
 
+# Black keys named as the key signature leans: sharps in sharp keys, flats in flat keys, and in C the
+# usual C#, Eb, F#, G#, Bb.
+_SHARPS = {1: "C#", 3: "D#", 6: "F#", 8: "G#", 10: "A#"}
+_FLATS = {1: "D-", 3: "E-", 6: "G-", 8: "A-", 10: "B-"}
+_PLAIN = {0: "C", 2: "D", 4: "E", 5: "F", 7: "G", 9: "A", 11: "B"}
+_NEUTRAL = {1: "C#", 3: "E-", 6: "F#", 8: "G#", 10: "B-"}
+
+
+def _spell(midi: int, fifths: int) -> Any:
+    """A music21 pitch for a MIDI number, spelt for the key signature, with no accidental object on the
+    white keys: music21 then shows an accidental only where the key and the bar call for one."""
+    from music21 import pitch
+
+    pc, octave = midi % 12, midi // 12 - 1
+    if pc in _PLAIN:
+        return pitch.Pitch(f"{_PLAIN[pc]}{octave}")
+    name = (_SHARPS if fifths > 0 else _FLATS if fifths < 0 else _NEUTRAL)[pc]
+    spelt = pitch.Pitch(f"{name}{octave}")
+    assert spelt.midi == midi
+    return spelt
+
+
 def _rests_between(voice: Any, line: list[tuple[Fraction, Fraction, list[int]]]) -> None:
     from music21 import note
 
@@ -118,7 +140,8 @@ def build_score(notes: list[Note], *, bpm: float, time_signature: tuple[int, int
             if number == 1:  # the top line shows its silences as rests; the lower ones stay blank
                 _rests_between(voice, line)
             for start, length, pitches in line:
-                element = note.Note(pitches[0]) if len(pitches) == 1 else chord.Chord(pitches)
+                spelled = [_spell(p, fifths) for p in pitches]
+                element = note.Note(spelled[0]) if len(spelled) == 1 else chord.Chord(spelled)
                 element.quarterLength = length
                 voice.insert(start, element)
             part.insert(0, voice)

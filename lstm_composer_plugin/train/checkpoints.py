@@ -39,6 +39,7 @@ STATE_FILE = "state.json"
 KERAS_FILE = "state.keras"
 MODEL_FILE = "model.lstmc"
 GRAPH_FILE = "graphs.png"
+SAMPLE_ROLL = "sample.png"  # a piano roll of the checkpoint's first sample (with matplotlib)
 GIF_FILE = "training.gif"
 CHECKPOINTS = "checkpoints"
 SNAPSHOTS = "snapshot"

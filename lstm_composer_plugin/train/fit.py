@@ -128,8 +128,9 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
         t0 = time.monotonic()
         kept.epoch = epoch
         rng = epoch_rng(s.seed, epoch)
+        beat = [_beat_callback(progress, epoch, s.epochs)] if progress is not None else []
         h = model.fit(batches(rng), epochs=epoch, initial_epoch=epoch - 1, verbose=0,
-                      shuffle=False, callbacks=[keras.callbacks.TerminateOnNaN()])
+                      shuffle=False, callbacks=[keras.callbacks.TerminateOnNaN(), *beat])
         logs = {k: float(v[-1]) for k, v in h.history.items()}
         if all(math.isfinite(v) for v in logs.values()):
             recalibrate_batchnorm(model, run.train_tokens, input_kind=s.input, seq_len=s.seq_len, rng=rng)
@@ -171,6 +172,30 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
             stop = "no improvement"
             break
     return state, stop
+
+
+def _beat_callback(progress: Any, epoch: int, total: int) -> Any:
+    """A Keras callback that reports the epoch's share done about once a second, so a host's bar moves
+    and its Cancel (``hostapi.Cancelled``, raised by its progress callback) is heard within a batch."""
+    import keras
+
+    class Beat(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.last = time.monotonic()
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            now = time.monotonic()
+            if now - self.last < 1.0:
+                return
+            self.last = now
+            steps = (self.params or {}).get("steps") or 0
+            share = min((batch + 1) / steps, 1.0) if steps else 0.0
+            from hostapi.results import Progress
+
+            progress(Progress(stage="train", done=round(epoch - 1 + share, 3), total=total, unit="epoch",
+                              message=f"epoch {epoch}: batch {batch + 1}" + (f"/{steps}" if steps else "")))
+
+    return Beat()
 
 
 def _progress_of(val_loss: list[float], patience: int | None) -> tuple[bool, bool]:
@@ -298,7 +323,9 @@ def _report(progress: Any, say: Callable[[str], None], state: ck.RunState, total
     if progress is not None:
         from hostapi.results import Progress
 
-        progress(Progress(stage="train", done=state.epoch, total=total, unit="epoch", message=line))
+        metrics = {key: float(values[-1]) for key, values in h.items() if values and math.isfinite(values[-1])}
+        progress(Progress(stage="train", done=state.epoch, total=total, unit="epoch", message=line,
+                          metrics={"epoch": float(state.epoch), **metrics}))
     else:
         say(line)
 

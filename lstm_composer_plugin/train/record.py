@@ -12,6 +12,7 @@ explains a choice says which one it was.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import shutil
 from collections.abc import Callable
@@ -39,8 +40,11 @@ def write_checkpoint(model: Any, run: PreparedRun, state: ck.RunState, *, say: C
     # The scorecard runs the weights exactly as they will be shipped (float16, NumPy engine).
     layers, weights = describe_layers(model)
     net = NumpyNetwork(layers, {k: v.astype(np.float16) for k, v in weights.items()})
+    drawn: list[list[int]] = []
     card = scorecard(net, run.index, run.stats, run.tokens, samples=run.settings.samples,
-                     n_events=run.settings.sample_events)
+                     n_events=run.settings.sample_events, drawn=drawn)
+    if drawn:
+        sample_roll(run, drawn[0], tmp / ck.SAMPLE_ROLL, epoch)
     record = {"epoch": epoch, **{k: v[-1] for k, v in state.history.items()}, **card}
     state.checkpoints.append(record)
     choice = choose(state, run.thresholds)
@@ -62,6 +66,17 @@ def write_checkpoint(model: Any, run: PreparedRun, state: ck.RunState, *, say: C
         f"recommended so far: epoch {choice.epoch}"
     )
     return final
+
+
+def sample_roll(run: PreparedRun, tokens: list[int], path: Path, epoch: int) -> Path | None:
+    """A piano roll of one sample of this checkpoint, to see what the epoch composes (None without matplotlib)."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return None
+    from lstm_composer_plugin.compose.pianoroll import render_pianoroll
+
+    notes = run.tokens.codec.decode(tokens)
+    bpm = float(run.stats.get("bpm") or 120.0)
+    return render_pianoroll(notes, path, bpm=bpm, title=f"{run.style}, epoch {epoch}: a sample")
 
 
 def choose(state: ck.RunState, thresholds: Thresholds) -> Choice:

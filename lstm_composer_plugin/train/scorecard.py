@@ -107,12 +107,16 @@ def scorecard(
     samples: int = SAMPLES,
     n_events: int = SAMPLE_EVENTS,
     seed: int = SEEDS[0],
+    drawn: list[list[int]] | None = None,
 ) -> dict[str, Any]:
     """Sample ``samples`` pieces from ``net`` (one batch: a step costs a matrix product) and score them.
 
-    ``n_events`` counts the token set's units: events, or notes for a note model.
+    ``n_events`` counts the token set's units: events, or notes for a note model. The samples' tokens
+    are appended to ``drawn`` when given (the checkpoint draws the first one as a piano roll).
     """
     seqs = token_set.draw(net, n_events, seed=seed, batch=samples)
+    if drawn is not None:
+        drawn.extend([int(t) for t in s] for s in seqs)
     scores = [score_sequence(s, index, stats, token_set) for s in seqs]
     # The seed composed by argmax, where an undertrained model repeats one note: measure that too.
     greedy = [int(t) for t in token_set.draw(net, n_events, seed=seed, batch=1, top_k=1)[0]]

@@ -139,8 +139,8 @@ class TrainSettings(NetworkSettings):
     seed: int = setting(0, "random seed", kind=int)
     init_from: str | None = setting(None, "start from another run's trained weights instead of random ones "
                                     "(fine-tuning, e.g. from the corpus-wide network): a run folder (its "
-                                    "recommended checkpoint) or a state.keras file; the widths and the "
-                                    "vocabulary must match", kind=str, auto="random weights")
+                                    "recommended checkpoint), a state.keras or .lstmc file, or an installed "
+                                    "style such as corpus; the widths and the vocabulary must match", kind=str, auto="random weights")
     distribute: str = setting("none", "tf.distribute strategy: mirrored (every GPU of this machine, or its one "
                               "device), multiworker (the machines of TF_CONFIG; each worker its own --out, the "
                               "chief's is the run) or none", choices=DISTRIBUTE, resumable=True)
