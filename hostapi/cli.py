@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import commands
-from .commands import CommandLineError, Parser, global_parent, positive_int
+from .commands import CommandLineError, Parser, duration, global_parent, positive_int
 from .console import Console
 from .errors import ExitCode
 from .host import Host
-from .results import TrainOptions
+from .results import ModelsRequest, TrainOptions
 from .web import add_serve_command, run_serve
 
 PROG = "voc-host"
@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint")
     p.add_argument("--epoch", type=positive_int, help="use this epoch instead of the recommended")
+    p.add_argument("--time-budget", type=duration, metavar="TIME",
+                   help="train for this long at most, e.g. 600, 90m, 1.5h (the run ends with the epoch that fills it)")
+    p.add_argument("--init-from", metavar="STYLE|RUN|FILE",
+                   help="start from these weights: an installed style (the catalogue's corpus network), a run "
+                        "folder or a model file (fine-tuning)")
+    p.add_argument("--install", action="store_true",
+                   help="install the trained model into the store, so the style composes at once")
     p.add_argument("--plugin", metavar="NAME", help="ask only this plugin")
 
     p = sub.add_parser("doctor", parents=[common], help="check what this machine can do")
@@ -118,6 +125,8 @@ def _cmd_train(host: Host, args: argparse.Namespace, con: Console) -> int:
         recipe=args.recipe,
         resume=args.resume,
         epoch=args.epoch,
+        time_budget=args.time_budget,
+        init_from=args.init_from,
     )
     bars = con.progress()
     try:
@@ -126,6 +135,12 @@ def _cmd_train(host: Host, args: argparse.Namespace, con: Console) -> int:
         )
     finally:
         bars.close()
+    installed = None
+    if args.install:  # the window installs what it trained; so does its headless twin, when asked
+        if not result.model_path:
+            raise CommandLineError("--install: the run wrote no model to install")
+        installed = host.manage_models(ModelsRequest(action="install", files=[Path(result.model_path)],
+                                                     force=True), plugin=args.plugin)
     if con.json:
         con.emit(result)
         return ExitCode.OK
@@ -137,6 +152,8 @@ def _cmd_train(host: Host, args: argparse.Namespace, con: Console) -> int:
         con.out(f"recommended epoch {result.recommended_epoch}{why}")
     if result.model_path:
         con.out(f"model {result.model_path}")
+    if installed is not None:
+        con.out(installed.text.rstrip("\n"))
     return ExitCode.OK
 
 

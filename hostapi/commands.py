@@ -38,6 +38,7 @@ __all__ = [
     "global_parent",
     "models_request",
     "positive_float",
+    "duration",
     "positive_int",
     "probability",
     "run",
@@ -68,6 +69,14 @@ def _number(convert: Callable[[str], Any], ok: Callable[[Any], bool], what: str)
 
 
 positive_int = _number(int, lambda v: v > 0, "a positive integer")
+
+
+def duration(text: str) -> float:
+    """A length of time for argparse: 600 (seconds), 90s, 90m, 1.5h."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(s|m|min|h)?\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 600, 90m or 1.5h, not {text!r}")
+    return float(m.group(1)) * {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
 positive_float = _number(float, lambda v: v > 0, "a positive number")  # NaN fails v > 0 too
 probability = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")

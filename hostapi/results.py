@@ -251,6 +251,8 @@ class TrainOptions(_Record):
     recipe: str | None = None  # "default" | "reference"
     resume: bool = False
     epoch: int | None = None  # user override of the recommended epoch
+    time_budget: float | None = None  # seconds of training at most (the run stops at the epoch that fills it)
+    init_from: str | None = None  # start from these weights: an installed style ("corpus"), a run, a model file
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -127,3 +128,34 @@ def test_voc_host_compose_and_models_through_the_entry_point(tmp_path):
     proc = subprocess.run([*env_cmd, "models", "list", "--json"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "bach" in proc.stdout
+
+
+@pytest.mark.skipif(not have_tensorflow(), reason="training needs TensorFlow (the train extra)")
+def test_voc_host_train_with_a_time_budget_installs_the_style_and_it_composes(tmp_path, corpus_dir):
+    """What the window's Train does, headless: a time budget, the metrics in each epoch's progress, --install."""
+    corpus = tmp_path / "songs"
+    corpus.mkdir()
+    for f in sorted((corpus_dir / "children").glob("*.mid"))[:6]:
+        shutil.copy(f, corpus / f.name)
+    env = {**os.environ, "LSTM_COMPOSER_HOME": str(tmp_path / "store"), "LSTM_COMPOSER_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "hostapi.cli", "train", str(corpus), "--style", "kids",
+                           "--out", str(tmp_path / "run"), "--time-budget", "15s", "--checkpoint-every", "1",
+                           "--install"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "trained kids by lstm" in proc.stdout and "installed kids" in proc.stdout, proc.stdout
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["settings"]["time_budget"] == 15
+    out = tmp_path / "kids.mid"
+    composed = subprocess.run([sys.executable, "-m", "hostapi.cli", "compose", "kids", "-o", str(out), "--seed", "1",
+                               "--length", "30"], capture_output=True, text=True, env=env, timeout=300)
+    assert composed.returncode == 0, composed.stderr
+    assert read_midi(out).notes
+    # Each finished epoch's report carries its figures (the window draws its curve from them).
+    seen: list[Progress] = []
+    options = TrainOptions(epochs=1, checkpoint_every=1, extra={"lstm_units": [16, 16], "dense_units": 8,
+                                                                "embedding_dim": 8, "seq_len": 16, "samples": 1,
+                                                                "sample_events": 20})
+    lstm_host().train(corpus, "kids2", tmp_path / "run2", options, progress=seen.append)
+    ends = [p for p in seen if p.metrics]
+    assert len(ends) == 1 and ends[0].metrics["epoch"] == 1 and {"loss", "val_loss"} <= set(ends[0].metrics)
+    assert (tmp_path / "run2" / "checkpoints" / "epoch_0001" / "sample.png").is_file()

@@ -412,11 +412,10 @@ def create_app(host: Host, *, token: str, port: int, session_dir: Path) -> Starl
             corpus.mkdir(parents=True)
             for k, path in enumerate(req["paths"]):
                 (corpus / f"{k:03d}-{path.name}").write_bytes(path.read_bytes())
-        options = TrainOptions(resume=req["resume"], checkpoint_every=1,
-                               extra={"time_budget": req["minutes"] * 60, "samples": 1,
-                                      # fine-tuning: the corpus network's weights, a gentler step (as train-all)
-                                      **({"init_from": CORPUS_STYLE, "learning_rate": 1e-3} if init is not None
-                                         else {})})
+        # Fine-tuning starts from the corpus network's weights with a gentler step (as train-all does).
+        options = TrainOptions(resume=req["resume"], checkpoint_every=1, time_budget=req["minutes"] * 60,
+                               init_from=CORPUS_STYLE if init is not None else None,
+                               extra={"samples": 1, **({"learning_rate": 1e-3} if init is not None else {})})
 
         def work(progress: Reporter) -> dict[str, Any]:
             shown: dict[Path, Any] = {}

@@ -117,7 +117,8 @@ def train_with_options(corpus_dir: Any, style: str, out_dir: Any, options: Any, 
                        **settings: Any) -> Any:
     """The host hook's form: ``hostapi.results.TrainOptions`` (``extra`` holds any other setting)."""
     given = {k: v for k, v in (("epochs", options.epochs), ("checkpoint_every", options.checkpoint_every),
-                               ("recipe", options.recipe)) if v is not None}
+                               ("recipe", options.recipe), ("time_budget", getattr(options, "time_budget", None)),
+                               ("init_from", getattr(options, "init_from", None))) if v is not None}
     return train(corpus_dir, style, out_dir, resume=options.resume, epoch=options.epoch, progress=progress,
                  **{**dict(options.extra or {}), **given, **settings})
 
