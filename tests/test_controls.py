@@ -42,7 +42,7 @@ from lstm_composer_plugin.music.notes import (
     transpose_tokens,
     vocabulary,
 )
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, REPO
 
 pytest_plugins = ["tests.model_fixtures"]  # the note_model and control_model fixtures
 
@@ -296,7 +296,7 @@ def test_the_profile_measures_harmony_and_composing_keeps_to_it(control_model):
     nm = NoteModel.from_model(model, control_model, net.n_vocab)
     style = nm.profile.harmony
     assert set(style) == {"melody_chord_tone", "lower_chord_tone", "lower_fits", "lower_clear", "melody_near",
-                          "lower_near"}
+                          "lower_near", "melody_moves"}
     assert 0.4 < style["melody_chord_tone"] < 0.8 and style["lower_fits"] > 0.6  # chorales
 
     def rates(profile_harmony: dict) -> dict:
@@ -310,7 +310,7 @@ def test_the_profile_measures_harmony_and_composing_keeps_to_it(control_model):
     # Each draw meets the rate in expectation; over ~1,000 melody notes a share may fall ~0.03 short.
     assert pulled["melody_chord_tone"] >= style["melody_chord_tone"] - 0.05
     assert pulled["lower_chord_tone"] >= style["lower_chord_tone"] - 0.05
-    for name in ("lower_fits", "melody_near", "lower_near"):
+    for name in ("lower_fits", "melody_near", "lower_near", "melody_moves"):
         assert pulled[name] >= style[name] - 0.05, name
     # Where everything sounding already spans most pitch classes (random weights hold long
     # clusters), no pitch is clear of a semitone: then the pull has nothing to choose from.
@@ -318,3 +318,30 @@ def test_the_profile_measures_harmony_and_composing_keeps_to_it(control_model):
     assert free["lower_clear"] < pulled["lower_clear"]
     assert free["melody_chord_tone"] < pulled["melody_chord_tone"]
     assert free["lower_fits"] < pulled["lower_fits"]
+
+
+def test_repeated_melody_notes_are_kept_to_the_styles_share():
+    """The published chopin (bar controls) strikes its melody notes again far more often than Chopin does;
+    the default pull keeps the share of melody steps that move to the style's, and without it they repeat."""
+    from lstm_composer_plugin.compose.engine import NumpyNetwork
+    from lstm_composer_plugin.compose.note_composer import NoteModel, compose_notes
+    from lstm_composer_plugin.compose.sampling import SamplingSettings
+    from lstm_composer_plugin.modelfile import load_model
+    from lstm_composer_plugin.music.melody import melody_of_tokens
+
+    path = next((REPO / "catalogue" / "models").glob("chopin-*.lstmc"))
+    model = load_model(path)
+    net = NumpyNetwork.from_model(model)
+    nm = NoteModel.from_model(model, path, net.n_vocab)
+    style = nm.melody.moves_rate()
+    assert 0.85 < style < 0.98
+
+    def moves(overrides: dict) -> float:
+        takes, _ = compose_notes(net, nm, options=ComposeOptions(length=400), settings=SamplingSettings(), seed=3,
+                                 variations=6, bpm=100.0, primer_piece=None, guard_overrides=overrides)
+        steps = np.concatenate([np.diff(melody_of_tokens(t.tokens, nm.encoding)) for t in takes])
+        return float(np.mean(steps != 0))
+
+    pulled, free = moves({}), moves({"harmony": ["lower_fits", "lower_clear"]})
+    assert free < style - 0.04  # the network alone repeats too often
+    assert abs(pulled - style) < 0.03 and pulled > free

@@ -32,6 +32,7 @@ from lstm_composer_plugin.music.tokens import SEP
 
 PENALTY_WINDOW = 16  # the repetition penalty looks at this many recent events
 PULL_ROUNDS = 4  # rounds of fitting the style's harmony and voice rates together
+MOVES_WINDOW = 24  # melody notes: the stretch over which the row's share of repeated notes is kept to the style's
 
 
 @dataclass
@@ -219,6 +220,8 @@ class _NoteRow:
     harmony: dict[str, float] | None = None
     p0: int = 0  # first pitch token
     n_pitches: int = 0
+    moved: list[bool] = field(default_factory=list)  # per melody note: did it leave the note before it
+    last_melody: int | None = None
 
     @classmethod
     def start(cls, grammar: Grammar, guards: MelodyGuards | None,
@@ -233,9 +236,14 @@ class _NoteRow:
     def push(self, tok: int) -> None:
         if tok == SEP and self.melody is not None:
             self.melody.reset()
+        melody_next = self.grammar.melody_next
         pitch = self.grammar.push(tok)
         if pitch is not None and self.melody is not None:
             self.melody.push(pitch)
+        if pitch is not None and melody_next:
+            if self.last_melody is not None:
+                self.moved = [*self.moved[1 - MOVES_WINDOW:], pitch != self.last_melody]
+            self.last_melody = pitch
 
     def finished(self, until_notes: int | None, until_steps: int | None) -> bool:
         g = self.grammar
@@ -308,12 +316,19 @@ def _pull_toward_style(z: np.ndarray, row: _NoteRow) -> None:
     if not ok.any():
         return
     wanted = [(member, row.harmony[name]) for name, member in harmony_context(row.grammar).items()
-              if name in row.harmony]
+              if name in row.harmony and (name != "melody_moves" or _repeating_too_often(row))]
     # One property's rescaling can undo another's: a few rounds of proportional fitting meet
     # them together where they can be met together (in practice the third round changes little).
     for _ in range(PULL_ROUNDS):
         for member, rate in wanted:
             _at_least(zp, ok, member, rate)
+
+
+def _repeating_too_often(row: _NoteRow) -> bool:
+    """Whether the row's melody has struck its notes again more often than the style's tunes do, over its
+    last ``MOVES_WINDOW`` notes. The pull away from the note just played acts only then: applied at every
+    step, it would also cap the repeats a tune really wants and leave too few of them on average."""
+    return len(row.moved) >= MOVES_WINDOW // 3 and float(np.mean(row.moved)) < row.harmony["melody_moves"]
 
 
 def _at_least(zp: np.ndarray, ok: np.ndarray, member: np.ndarray, rate: float) -> None:

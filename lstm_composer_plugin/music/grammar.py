@@ -227,7 +227,8 @@ class GrammarState:
         return True
 
 
-HARMONY_RATES = ("melody_chord_tone", "lower_chord_tone", "lower_fits", "lower_clear", "melody_near", "lower_near")
+HARMONY_RATES = ("melody_chord_tone", "lower_chord_tone", "lower_fits", "lower_clear", "melody_near", "lower_near",
+                 "melody_moves")
 NEAR = 4  # semitones: a step or a third, how far a voice moves from one onset to the next
 
 
@@ -241,7 +242,9 @@ def harmony_context(state: GrammarState) -> dict[str, np.ndarray]:
     * ``lower_fits``: pitches that keep everything sounding now within one triad or dominant seventh;
       ``lower_clear``: pitches no semitone (nor major seventh, minor ninth) from anything sounding;
     * ``*_near``: within ``NEAR`` semitones of the previous melody note (melody) or of a note of the
-      previous onset (lower notes): voices that move by steps keep their registers.
+      previous onset (lower notes): voices that move by steps keep their registers;
+    * ``melody_moves``: any pitch but the previous melody note's (how often a style's tunes leave a
+      note rather than strike it again).
     """
     enc = state.grammar.encoding
     pitches = np.arange(enc.pitch_low, enc.pitch_high + 1)
@@ -261,6 +264,8 @@ def harmony_context(state: GrammarState) -> dict[str, np.ndarray]:
     before = state.previous_onset[:1] if part == "melody" else state.previous_onset
     if before:
         out[f"{part}_near"] = (np.abs(pitches[:, None] - np.asarray(before)[None, :]) <= NEAR).any(axis=1)
+        if part == "melody":
+            out["melody_moves"] = pitches != before[0]
     return out
 
 

@@ -100,6 +100,11 @@ class MelodyIndex:
             names = [x.path.rsplit("/", 1)[-1] if isinstance(x, Piece) else "" for x in pieces]
         return cls(np.concatenate(parts) if parts else np.zeros(0, np.int32), np.asarray(offsets), names)
 
+    def moves_rate(self) -> float | None:
+        """The share of melody steps that move to another pitch (a repeated note is an interval of 0)."""
+        steps = self.intervals[self.intervals != BREAK]
+        return round(float(np.mean(steps != 0)), 4) if len(steps) else None
+
     # -- the model file's arrays ------------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"melody.intervals": self.intervals.astype(np.int16), "melody.offsets": self.offsets}

@@ -226,11 +226,11 @@ def choose_epoch(val_loss: Sequence[float], checkpoints: Sequence[dict[str, Any]
                   measure=m)
 
 
-def user_choice(epoch: int, auto: Choice) -> Choice:
-    """``--epoch N``: the user's pick, remembering what the rules would have chosen."""
+def user_choice(epoch: int, auto: Choice, why: str | None = None) -> Choice:
+    """``--epoch N``: the user's pick (``why``: how it was made), remembering what the rules would have chosen."""
     return Choice(
         epoch,
-        f"chosen by the user (--epoch {epoch}); the automatic choice was epoch {auto.epoch}: {auto.reason}",
+        f"{why or f'chosen by the user (--epoch {epoch})'}; the automatic choice was epoch {auto.epoch}: {auto.reason}",
         auto=False,
         verdicts=auto.verdicts,
         measure=auto.measure,

@@ -85,10 +85,13 @@ def check_epoch(out: Path, epoch: int) -> None:
         raise UsageError(f"--epoch {epoch}: no checkpoint at that epoch in {out} (checkpoints: {listing})")
 
 
-def repick(out_dir: str | os.PathLike[str], epoch: int | str, *, say: Callable[[str], None] | None = None) -> Any:
+def repick(out_dir: str | os.PathLike[str], epoch: int | str, *, say: Callable[[str], None] | None = None,
+           why: str | None = None, measured: list[dict[str, Any]] | None = None) -> Any:
     """``--epoch N`` on an existing run: ship checkpoint N instead, without training (or TensorFlow).
 
-    ``epoch="auto"`` ships the recommendation of the current rule (after the rule changed).
+    ``epoch="auto"`` ships the recommendation of the current rule (after the rule changed). ``why`` says who
+    chose N and how (``bench/pick_checkpoint.py``: by measurement against held-out pieces), and ``measured``
+    keeps that measurement's rows in ``metrics.json`` for the scorecard.
     Returns a ``hostapi.results.TrainingResult``.
     """
     from hostapi.results import TrainingResult
@@ -108,9 +111,11 @@ def repick(out_dir: str | os.PathLike[str], epoch: int | str, *, say: Callable[[
             raise UsageError(f"{out}: {recommended.reason}: nothing to pick from")
         epoch = recommended.epoch
     check_epoch(out, epoch)
-    choice = recommended if epoch == recommended.epoch else user_choice(epoch, recommended)
+    choice = recommended if epoch == recommended.epoch and why is None else user_choice(epoch, recommended, why)
     ship(out, choice, state)
     doc["choice"] = choice.to_dict()
+    if measured is not None:
+        doc["measured"] = measured
     doc["recommended"] = {"epoch": recommended.epoch, "reason": recommended.reason}
     ck.write_json(out / ck.METRICS_FILE, doc)
     info = ck.read_json(out / ck.RUN_FILE)

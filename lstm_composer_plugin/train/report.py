@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,15 @@ def scorecard_markdown(metrics: dict[str, Any], run_label: str) -> str:
         who = "Recommended" if choice.get("auto", True) else "Chosen by the user:"
         lines.append(f"{who} epoch **{choice['epoch']}**: {choice.get('reason', '')}")
         lines.append("")
+    measured = metrics.get("measured") or []
+    if measured:
+        lines += ["Measured against the style's held-out pieces (`bench/pick_checkpoint.py`, bench/quality.py's "
+                  "measures: AUC of a classifier telling compositions from real pieces, 0.5 = indistinguishable; "
+                  "bits per note against the best n-gram):", "",
+                  "| epoch | AUC model | AUC n-gram | bits/note ratio | missed goals |", "|---:|---:|---:|---:|---|"]
+        lines += [f"| {m['epoch']} | {_f2(m.get('auc'))} | {_f2(m.get('auc_ngram'))} | {_f2(m.get('bits_ratio'))} "
+                  f"| {', '.join(m.get('missed') or []) or 'none'} |" for m in measured]
+        lines.append("")
     if metrics.get("judged_on") == "training loss":
         lines.append("This run had no validation pieces (too few or too short to hold out), so the epoch was chosen "
                      "on training loss, which keeps falling as a network memorises: only the copy and collapse "
@@ -158,6 +168,10 @@ def _g(x: Any, digits: int = 1) -> str:
     if not isinstance(x, (int, float)):
         return "–"
     return f"{x:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{x:.0f}"
+
+
+def _f2(x: Any) -> str:
+    return f"{x:.2f}" if isinstance(x, (int, float)) and math.isfinite(x) else "–"
 
 
 def _f3(x: Any) -> str:
