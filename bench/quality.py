@@ -88,11 +88,13 @@ class Settings:
     top_p: float | None = None
     top_k: int | None = None
     harmony: str | None = None  # None: the model's own; "off", or comma-separated harmony_rates names
+    planner: str | None = None  # "ngram": the learnt bar planner plans each bar's density and chord
 
     def sampling(self) -> str:
         """The compose settings in words, for the report: "default settings, seed 1" or the given ones."""
         given = [f"{k} {v}" for k, v in (("temperature", self.temperature), ("top-p", self.top_p),
-                                          ("top-k", self.top_k), ("harmony", self.harmony)) if v is not None]
+                                          ("top-k", self.top_k), ("harmony", self.harmony),
+                                          ("planner", self.planner)) if v is not None]
         return f"{', '.join(given) or 'default settings'}, seed {self.seed}"
 
 
@@ -165,7 +167,7 @@ def harmony_extra(harmony: str | None) -> dict:
 def compositions(model: Path, style: str, s: Settings, tmp: Path) -> list[Music]:
     opts = ComposeOptions(out_path=tmp / f"{style}.mid", seed=s.seed, variations=s.compositions, offline=True,
                           force=True, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
-                          extra=harmony_extra(s.harmony))
+                          extra={**harmony_extra(s.harmony), **({"planner": s.planner} if s.planner else {})})
     result = compose(style, opts, model_path=model)
     out = []
     for k, path in enumerate(result.variations or [result.path]):
@@ -305,7 +307,8 @@ def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
         "compositions": copying(comps, index),
         "ngram_compositions": copying(ngram, index),
         "settings": {"compositions": len(comps), "repeats": s.repeats, "halvings": s.halvings, "seed": s.seed,
-                     "temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k, "harmony": s.harmony},
+                     "temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k, "harmony": s.harmony,
+                     "planner": s.planner},
         "seconds": 0.0,
     }
     if s.pianoroll is not None:
@@ -356,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-order", type=int, default=6, help="highest n-gram order (default 6)")
     ap.add_argument("--max-val-pieces", type=int, default=None, help="measure at most this many validation pieces")
     ap.add_argument("--seed", type=int, default=1, help="the compositions' seed (default 1)")
+    ap.add_argument("--planner", choices=["ngram"], default=None,
+                    help="models with bar controls: plan each bar's density and chord with the learnt n-gram planner")
     ap.add_argument("--harmony", default=None, help="models with bar controls: 'off', or the harmony_rates to "
                     "pull toward, comma-separated (default: all the model's)")
     ap.add_argument("--temperature", type=float, default=None, help="compose at this temperature (default: the composer's, 1.0)")
@@ -380,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         args.models = [ROOT / "runs"]
     s = Settings(compositions=args.compositions, segments_per_piece=args.segments_per_piece, max_order=args.max_order,
                  max_val_pieces=args.max_val_pieces, pianoroll=args.pianoroll, seed=args.seed,
-                 temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, harmony=args.harmony)
+                 temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, harmony=args.harmony,
+                 planner=args.planner)
     quick = Settings(**{**s.__dict__, "compositions": min(s.compositions, 6), "repeats": 1, "halvings": 2})
     if args.quick:
         s = quick

@@ -15,6 +15,7 @@ from lstm_composer_plugin.compose.composer import compose
 from lstm_composer_plugin.errors import UsageError
 from lstm_composer_plugin.music.controls import (
     DENSITY_EDGES,
+    N_CHORDS,
     N_DENSITY,
     NO_CHORD,
     ControlPlan,
@@ -345,3 +346,41 @@ def test_repeated_melody_notes_are_kept_to_the_styles_share():
     pulled, free = moves({}), moves({"harmony": ["lower_fits", "lower_clear"]})
     assert free < style - 0.04  # the network alone repeats too often
     assert abs(pulled - style) < 0.03 and pulled > free
+
+
+def test_the_learnt_bar_planner_plans_bars_the_composition_follows():
+    """``extra={"planner": "ngram"}``: each bar's density class and chord drawn from an n-gram over the training
+    pieces' bars (measured worse than the network's own controls, so not the default: docs/bar-controls.md)."""
+    from lstm_composer_plugin.compose.engine import NumpyNetwork
+    from lstm_composer_plugin.compose.note_composer import NoteModel, compose_notes, planned
+    from lstm_composer_plugin.compose.sampling import SamplingSettings
+    from lstm_composer_plugin.modelfile import load_model
+    from lstm_composer_plugin.music.planner import PHRASE, BarPlanner, bars_of
+
+    path = next((REPO / "catalogue" / "models").glob("irish-*.lstmc"))
+    model = load_model(path)
+    net = NumpyNetwork.from_model(model)
+    nm = NoteModel.from_model(model, path, net.n_vocab)
+    pieces = bars_of(*nm.corpus, nm.encoding)
+    assert len(pieces) > 50 and all(0 <= d < N_DENSITY and 0 <= c < N_CHORDS for p in pieces for d, c in p)
+    planner = BarPlanner.fit(pieces)
+    a = planner.plan(32, np.random.default_rng(1))
+    assert a == planner.plan(32, np.random.default_rng(1))  # the seed's plan
+    # Every planned bar continues a context the pieces have (the n-gram never invents a bar).
+    seen = {bar for p in pieces for bar in p}
+    assert set(a) <= seen and len(set(a)) > 3
+    assert {k % PHRASE for k in range(32)} == {0, 1, 2, 3}
+
+    plan = planned(nm, "ngram", seed=4)
+    takes, _ = compose_notes(net, nm, options=ComposeOptions(length=200), settings=SamplingSettings(), seed=4,
+                             variations=2, bpm=100.0, primer_piece=None, guard_overrides={"planner": "ngram"})
+    for take in takes:
+        report = take.report["bar_controls"]
+        bars = bars_of(take.tokens, [0, len(take.tokens)], nm.encoding)[0]
+        assert [c for _, c in bars] == list(plan.chords[: len(bars)])  # from the first bar on
+        # A planned density class a bar of this metre cannot hold is left to the network.
+        kept = np.mean([d == k for (d, _), k in zip(bars, plan.classes, strict=False)])
+        assert kept > 0.6
+        assert 0 < report["bars"] <= len(bars) and report["density_kept"] > 0.9
+    with pytest.raises(UsageError, match="planner: 'ngram' or none"):
+        planned(nm, "markov", seed=1)

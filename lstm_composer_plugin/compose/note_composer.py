@@ -55,6 +55,7 @@ from lstm_composer_plugin.music.notes import (
     token_table,
     vocabulary,
 )
+from lstm_composer_plugin.music.planner import BarPlanner, bars_of
 from lstm_composer_plugin.music.profile import NoteRecord, StyleProfile
 from lstm_composer_plugin.music.stats import style_distance
 from lstm_composer_plugin.music.tokens import notes_to_events
@@ -72,6 +73,7 @@ class NoteModel:
     encoding: NoteEncoding
     profile: StyleProfile
     melody: MelodyIndex | None
+    corpus: tuple[np.ndarray, np.ndarray] | None = None  # the training pieces' tokens and offsets (copy guard)
 
     @classmethod
     def from_model(cls, model: ModelFile, path: Path, n_vocab: int) -> NoteModel:
@@ -84,7 +86,10 @@ class NoteModel:
         if len(names) != n_vocab or (stored is not None and list(stored) != names):
             raise ModelFileError(f"{path}: vocabulary ({len(names)} tokens) and network ({n_vocab}) disagree")
         train_names = list(model.manifest.corpus.get("train_pieces") or [])
-        return cls(record.encoding, record.profile, MelodyIndex.from_arrays(model.arrays, train_names))
+        corpus = None
+        if "corpus.tokens" in model.arrays and "corpus.offsets" in model.arrays:
+            corpus = (model.arrays["corpus.tokens"], model.arrays["corpus.offsets"])
+        return cls(record.encoding, record.profile, MelodyIndex.from_arrays(model.arrays, train_names), corpus)
 
 
 @dataclass
@@ -129,7 +134,7 @@ def compose_notes(
     enc, prof = nm.encoding, nm.profile
     primer = note_primer(nm, primer_piece, seed, variations, key=_given_key(nm, options),
                          metre=_given_metre(nm, options))
-    plan = control_plan(nm, options, path=None)
+    plan = control_plan(nm, options, path=None) or planned(nm, guard_overrides.get("planner"), seed)
     # Each row's metre comes from its primer's TS token; the grammar's own is only the fallback.
     grammar = Grammar(enc, time_signature=primer.time_signatures[0], max_chord=max(1, prof.max_chord), plan=plan)
     guards = MelodyGuards(
@@ -226,6 +231,23 @@ def control_plan(nm: NoteModel, options: Any, path: Path | None = None) -> Contr
         return ControlPlan.from_options(density, chords)
     except ValueError as exc:
         raise UsageError(f"chords: {exc}") from None
+
+
+PLAN_BARS = 1024  # a planned composition's bars (the plan repeats past them)
+
+
+def planned(nm: NoteModel, planner: str | None, seed: int) -> ControlPlan | None:
+    """The learnt bar planner's plan (``extra={"planner": "ngram"}``): each bar's density and chord drawn by
+    an n-gram over the training pieces' bars (``music.planner``), the notes left to the network."""
+    if planner is None or not nm.encoding.controls or nm.corpus is None:
+        return None
+    if planner != "ngram":
+        raise UsageError(f"planner: 'ngram' or none, not {planner!r}")
+    pieces = bars_of(nm.corpus[0], nm.corpus[1], nm.encoding)
+    if not pieces:
+        return None
+    bars = BarPlanner.fit(pieces).plan(PLAN_BARS, np.random.default_rng([seed, 0x504C]))
+    return ControlPlan(chords=tuple(c for _, c in bars), classes=tuple(d for d, _ in bars))
 
 
 OCTAVE_MOVE_GAP = 8  # semitones

@@ -231,6 +231,7 @@ class ControlPlan:
 
     density: float | None = None
     chords: tuple[int, ...] = field(default_factory=tuple)
+    classes: tuple[int, ...] = field(default_factory=tuple)  # a density class per bar (a planner's), repeated
 
     @classmethod
     def from_options(cls, density: float | None, chords: str | None) -> ControlPlan | None:
@@ -243,8 +244,10 @@ class ControlPlan:
             plan_chords = tuple(chord_index(tonic + r, q) for r, q in parsed)
         return cls(density=density, chords=plan_chords)
 
-    def density_class(self) -> int | None:
-        return None if self.density is None else density_class(round(self.density * 1000), 1000)
+    def density_class(self, bar: int = 0) -> int | None:
+        if self.density is not None:
+            return density_class(round(self.density * 1000), 1000)
+        return self.classes[bar % len(self.classes)] if self.classes else None
 
     def bounds(self, bar_steps: int, grid: int) -> tuple[int, int] | None:
         """Onsets for a bar of ``bar_steps``: the asked density, rounded down and up."""

@@ -179,11 +179,12 @@ class GrammarState:
         elif self.phase == "ts":
             mask[BAR] = True
         elif self.phase == "den":
-            forced = g.plan.density_class() if g.plan is not None and self.planned is not None else None
-            if forced is not None:
+            forced = g.plan.density_class(self.planned) if g.plan is not None and self.planned is not None else None
+            feasible = feasible_classes(self.bar_len, g.encoding.grid)
+            if forced is not None and (g.plan.density is not None or forced in feasible):
                 mask[t.den_token(forced)] = True
-            else:
-                for k in feasible_classes(self.bar_len, g.encoding.grid):
+            else:  # a planned class this bar's length cannot hold: the network chooses among those it can
+                for k in feasible:
                     mask[t.den_token(k)] = True
         elif self.phase == "ch":
             # ``planned`` already counts this bar (its DEN came first).
