@@ -384,3 +384,26 @@ def test_the_learnt_bar_planner_plans_bars_the_composition_follows():
         assert 0 < report["bars"] <= len(bars) and report["density_kept"] > 0.9
     with pytest.raises(UsageError, match="planner: 'ngram' or none"):
         planned(nm, "markov", seed=1)
+
+
+def test_after_an_empty_bar_the_grammar_offers_no_empty_density_class():
+    """Found composing chinese_folk: an empty bar, then a zero-onset class for the next one, left the grammar
+    nothing to allow (no position: the class holds none; no bar line: two empty bars in a row)."""
+    enc = NoteEncoding(controls=True)
+    t = token_table(enc)
+    ts, steps = (3, 8), t.bar_steps((3, 8))  # a short bar: its lowest class holds no onset
+    grammar = Grammar(enc, time_signature=ts)
+    state = grammar.start()
+    empty = [k for k in feasible_classes(steps, enc.grid) if onset_bounds(k, steps, enc.grid)[1] == 0]
+    assert empty  # the class of an empty bar exists
+    for tok in (t.ts_token(ts), BAR, t.den_token(empty[0]), t.chord_token(NO_CHORD), t.tex0, BAR):
+        assert state.allowed()[tok], tok
+        state.push(tok)
+    offered = [k for k in range(N_DENSITY) if state.allowed()[t.den_token(k)]]
+    assert offered and not set(offered) & set(empty)
+    for k in offered:  # whichever is drawn, the bar can be written
+        s2 = grammar.start()
+        for tok in (t.ts_token(ts), BAR, t.den_token(empty[0]), t.chord_token(NO_CHORD), t.tex0, BAR,
+                    t.den_token(k), t.chord_token(NO_CHORD), t.tex0):
+            s2.push(tok)
+        assert s2.allowed().any()

@@ -332,19 +332,22 @@ def _repeating_too_often(row: _NoteRow) -> bool:
 
 
 def _at_least(zp: np.ndarray, ok: np.ndarray, member: np.ndarray, rate: float) -> None:
-    """Make the probability share of ``member`` among the allowed pitch logits ``zp`` at least ``rate``."""
+    """Make the probability share of ``member`` among the allowed pitch logits ``zp`` at least ``rate``.
+
+    In log space: a network sure of one pitch gives the others probabilities that underflow to 0, and a
+    share of exactly 0 must still be raised to ``rate`` (not by an infinite factor)."""
     m = member & ok
     rest = ~member & ok
     if not m.any() or not rest.any():
         return
-    top = zp[ok].max()
-    p_m, p_r = np.exp(zp[m] - top).sum(), np.exp(zp[rest] - top).sum()
-    share = p_m / (p_m + p_r)
+    log_m, log_r = np.logaddexp.reduce(zp[m]), np.logaddexp.reduce(zp[rest])
     rate = min(rate, 0.999)
-    if share >= rate:
+    if log_m - np.logaddexp(log_m, log_r) >= np.log(rate):
         return
-    zp[m] += np.log(rate / share)
-    zp[rest] += np.log((1.0 - rate) / (1.0 - share))
+    # The two groups scaled to rate : 1 - rate, each keeping its own order (the total is the same as before).
+    total = np.logaddexp(log_m, log_r)
+    zp[m] += np.log(rate) + total - log_m
+    zp[rest] += np.log1p(-rate) + total - log_r
 
 
 def _guard(z: np.ndarray, loop: int | None, copies: np.ndarray, stats: GuardStats, heat: float) -> float:

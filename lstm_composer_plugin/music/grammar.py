@@ -181,6 +181,8 @@ class GrammarState:
         elif self.phase == "den":
             forced = g.plan.density_class(self.planned) if g.plan is not None and self.planned is not None else None
             feasible = feasible_classes(self.bar_len, g.encoding.grid)
+            if self.empty_bars >= g.max_empty_bars:  # this bar may not be empty: no class of zero onsets
+                feasible = [k for k in feasible if onset_bounds(k, self.bar_len, g.encoding.grid)[1] > 0]
             if forced is not None and (g.plan.density is not None or forced in feasible):
                 mask[t.den_token(forced)] = True
             else:  # a planned class this bar's length cannot hold: the network chooses among those it can

@@ -179,7 +179,10 @@ class NgramModel:
             p = self.distribution(out[max(0, len(out) - order + 1) :] if order > 1 else [], order)
             p[self.sep] = 0.0
             if grammar is not None:
-                p = p * grammar.allowed()
+                allowed = grammar.allowed()
+                p = p * allowed
+                if not p.sum() > 0:  # the n-gram gives nothing the grammar allows any mass: draw among those
+                    p = allowed.astype(np.float64)
             tok = int(rng.choice(self.n_vocab, p=p / p.sum()))
             out.append(tok)
             if grammar is not None:
