@@ -194,3 +194,4 @@ def test_pick_checkpoint_measures_each_candidate_and_ships_the_pick(corpus_dir, 
     assert metrics["measured"] == pick["rows"]
     card = scorecard_markdown(metrics, "run")
     assert "Measured against the style's held-out pieces" in card and f"| {pick['epoch']} |" in card
+    assert f"Chosen by measurement: epoch **{pick['epoch']}**" in card

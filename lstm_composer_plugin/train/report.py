@@ -114,7 +114,9 @@ def scorecard_markdown(metrics: dict[str, Any], run_label: str) -> str:
     lines.append(f"Limits: {json.dumps(metrics.get('thresholds', {}))}.")
     lines.append("")
     if choice.get("epoch") is not None:
-        who = "Recommended" if choice.get("auto", True) else "Chosen by the user:"
+        reason = str(choice.get("reason", ""))
+        who = ("Recommended" if choice.get("auto", True) else
+               "Chosen by measurement:" if reason.startswith("picked by measurement") else "Chosen by the user:")
         lines.append(f"{who} epoch **{choice['epoch']}**: {choice.get('reason', '')}")
         lines.append("")
     measured = metrics.get("measured") or []
