@@ -399,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
+            style = str(read_manifest(model).get("style") or model.stem)
+            if not (args.corpus / style).is_dir():  # the catalogue's corpus network: a model of every style
+                print(f"{style:13s} {model.name}: skipped (no {args.corpus / style} folder to measure it against)")
+                continue
             try:
                 listed = args.catalogue is not None and model.parent == args.catalogue / "models"
                 # One BLAS thread: stepping an LSTM is many small products, which threads slow down.
