@@ -35,10 +35,10 @@ __all__ = [
     "add_models_command",
     "add_shared_commands",
     "add_styles_command",
+    "duration",
     "global_parent",
     "models_request",
     "positive_float",
-    "duration",
     "positive_int",
     "probability",
     "run",
@@ -69,6 +69,9 @@ def _number(convert: Callable[[str], Any], ok: Callable[[Any], bool], what: str)
 
 
 positive_int = _number(int, lambda v: v > 0, "a positive integer")
+positive_float = _number(float, lambda v: v > 0, "a positive number")  # NaN fails v > 0 too
+probability = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
 
 
 def duration(text: str) -> float:
@@ -77,9 +80,8 @@ def duration(text: str) -> float:
     if not m or float(m.group(1)) <= 0:
         raise argparse.ArgumentTypeError(f"expected a duration such as 600, 90m or 1.5h, not {text!r}")
     return float(m.group(1)) * {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
-positive_float = _number(float, lambda v: v > 0, "a positive number")  # NaN fails v > 0 too
-probability = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
-seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
+
+
 # Compose options only parse here: their bounds are ComposeOptions.check's (results.COMPOSE_BOUNDS),
 # the ones the page checks too, so all three refuse the same values with the same words.
 whole = _number(int, lambda v: True, "a whole number")

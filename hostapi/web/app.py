@@ -211,7 +211,6 @@ COMPOSE_FIELDS = {"style", "primer"} | {setting.name for setting in PAGE_SETTING
 PAGE_DEFAULTS = {"png": True}  # the page draws the piano roll unless told not to
 MAX_UPLOAD_BYTES = 16_000_000  # per file: the largest MIDI files of the corpus are a few hundred kB
 MAX_UPLOAD_FILES = 500
-TRAIN_MINUTES = (1, 5, 15, 30, 60, 120)  # the budgets the page offers
 CORPUS_STYLE = "corpus"  # a model of the whole corpus: where a style may start from (fine-tuning)
 
 
@@ -403,19 +402,17 @@ def create_app(host: Host, *, token: str, port: int, session_dir: Path) -> Starl
         if not req["resume"] and folder.exists():
             raise BadRequest(f"{style}: this window has trained a style of that name already; resume it, "
                              "or choose another name")
-        init = None
-        if req["fine_tune"] and not req["resume"]:
-            init = next((s for s in host.list_styles(offline=True) if s.name == CORPUS_STYLE and s.installed), None)
-            if init is None:
-                raise BadRequest("fine-tune: no corpus network is installed (fetch the style 'corpus' first)")
+        fine_tune = req["fine_tune"] and not req["resume"]
+        if fine_tune and not any(s.name == CORPUS_STYLE and s.installed for s in host.list_styles(offline=True)):
+            raise BadRequest("fine-tune: no corpus network is installed (fetch the style 'corpus' first)")
         if not req["resume"]:
             corpus.mkdir(parents=True)
             for k, path in enumerate(req["paths"]):
                 (corpus / f"{k:03d}-{path.name}").write_bytes(path.read_bytes())
         # Fine-tuning starts from the corpus network's weights with a gentler step (as train-all does).
         options = TrainOptions(resume=req["resume"], checkpoint_every=1, time_budget=req["minutes"] * 60,
-                               init_from=CORPUS_STYLE if init is not None else None,
-                               extra={"samples": 1, **({"learning_rate": 1e-3} if init is not None else {})})
+                               init_from=CORPUS_STYLE if fine_tune else None,
+                               extra={"samples": 1, **({"learning_rate": 1e-3} if fine_tune else {})})
 
         def work(progress: Reporter) -> dict[str, Any]:
             shown: dict[Path, Any] = {}
@@ -439,10 +436,8 @@ def create_app(host: Host, *, token: str, port: int, session_dir: Path) -> Starl
                 installed = host.manage_models(ModelsRequest(action="install", files=[Path(result.model_path)],
                                                              force=True))
                 text = installed.text
-            graphs = out / "graphs.png"
             return {"style": style, "epochs_run": result.epochs_run, "recommended_epoch": result.recommended_epoch,
-                    "reason": result.reason, "installed": result.model_path is not None, "text": text,
-                    "graphs": files.add(graphs) if graphs.is_file() else None}
+                    "reason": result.reason, "installed": result.model_path is not None, "text": text}
 
         job_id = jobs.start("train", work, lane="train").id
         return JSONResponse({"job": job_id}, status_code=202)

@@ -134,6 +134,7 @@ def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, pa
             instrument=program_name(program),
         )
         target = variation_path(out, k)
+        title = f"{style} (seed {seed}{f', variation {k + 1}' if k else ''})"
         begun.append(target)
         try:
             write_midi(
@@ -142,7 +143,7 @@ def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, pa
                 bpm=run.bpm,
                 time_signature=take.time_signature,
                 texts=midi_texts(report),
-                title=f"{style} (seed {seed}{f', variation {k + 1}' if k else ''})",
+                title=title,
                 program=program,
                 key_signature=signature,
             )
@@ -156,8 +157,7 @@ def _compose_and_write(style: str, options: ComposeOptions, model: ModelFile, pa
             begun.append(score_path)
             try:
                 scores.append(write_musicxml(score_path, notes, bpm=run.bpm, time_signature=take.time_signature,
-                                             fifths=signature[0], program=program,
-                                             title=f"{style} (seed {seed}{f', variation {k + 1}' if k else ''})"))
+                                             fifths=signature[0], program=program, title=title))
             except OSError as exc:
                 raise ComposerError(f"{score_path}: cannot write ({exc.strerror or exc})") from None
         reports.append(report)

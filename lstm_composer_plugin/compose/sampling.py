@@ -12,6 +12,7 @@ a model always give the same tokens.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -220,7 +221,8 @@ class _NoteRow:
     harmony: dict[str, float] | None = None
     p0: int = 0  # first pitch token
     n_pitches: int = 0
-    moved: list[bool] = field(default_factory=list)  # per melody note: did it leave the note before it
+    # per melody note of the last MOVES_WINDOW: did it leave the note before it
+    moved: deque[bool] = field(default_factory=lambda: deque(maxlen=MOVES_WINDOW))
     last_melody: int | None = None
 
     @classmethod
@@ -242,7 +244,7 @@ class _NoteRow:
             self.melody.push(pitch)
         if pitch is not None and melody_next:
             if self.last_melody is not None:
-                self.moved = [*self.moved[1 - MOVES_WINDOW:], pitch != self.last_melody]
+                self.moved.append(pitch != self.last_melody)
             self.last_melody = pitch
 
     def finished(self, until_notes: int | None, until_steps: int | None) -> bool:
@@ -341,11 +343,11 @@ def _at_least(zp: np.ndarray, ok: np.ndarray, member: np.ndarray, rate: float) -
     if not m.any() or not rest.any():
         return
     log_m, log_r = np.logaddexp.reduce(zp[m]), np.logaddexp.reduce(zp[rest])
+    total = np.logaddexp(log_m, log_r)
     rate = min(rate, 0.999)
-    if log_m - np.logaddexp(log_m, log_r) >= np.log(rate):
+    if log_m - total >= np.log(rate):
         return
     # The two groups scaled to rate : 1 - rate, each keeping its own order (the total is the same as before).
-    total = np.logaddexp(log_m, log_r)
     zp[m] += np.log(rate) + total - log_m
     zp[rest] += np.log1p(-rate) + total - log_r
 

@@ -49,10 +49,15 @@ def key_from_signature(sharps: int, minor: bool) -> Key:
 def estimate_key(notes: Sequence[Note]) -> Key:
     """Krumhansl-Schmuckler: the key whose profile correlates best with the duration-weighted
     pitch-class histogram (C major for a piece without notes)."""
+    return best_key(_pitch_classes(notes))[0]
+
+
+def _pitch_classes(notes: Sequence[Note]) -> np.ndarray:
+    """The duration-weighted pitch-class histogram the key profiles are matched against."""
     hist = np.zeros(12)
     for n in notes:
         hist[n.pitch % 12] += max(n.duration, 1e-3)
-    return best_key(hist)[0]
+    return hist
 
 
 def best_key(hist: np.ndarray) -> tuple[Key, float]:
@@ -113,9 +118,7 @@ def parse_key(text: str) -> Key:
 def is_minor(notes: Sequence[Note], major_tonic: int) -> bool:
     """Whether music under the key signature of ``major_tonic`` sounds in its relative minor rather than
     its major (the Krumhansl-Kessler profile of each, against the duration-weighted pitch classes)."""
-    hist = np.zeros(12)
-    for n in notes:
-        hist[n.pitch % 12] += max(n.duration, 1e-3)
+    hist = _pitch_classes(notes)
     if not hist.any():
         return False
     major = float(np.corrcoef(hist, np.roll(_MAJOR, major_tonic))[0, 1])

@@ -13,15 +13,13 @@ name of an installed style, such as the catalogue's ``corpus`` network.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+from hostapi.commands import STYLE_NAME
 from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.modelfile import SUFFIX as MODEL_SUFFIX
 from lstm_composer_plugin.train import checkpoints as ck
-
-MODEL_SUFFIX = ".lstmc"
-STYLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # a style name (hostapi's STYLE_NAME): no folders
 
 
 def resolve_init(path: str | Path) -> Path:
@@ -38,7 +36,7 @@ def resolve_init(path: str | Path) -> Path:
             raise UsageError(f"{path}: --init-from takes a run folder, a state.keras or {MODEL_SUFFIX} file, or an "
                              f"installed style, not a {path.suffix or 'plain'} file")
         return path
-    if not path.exists() and STYLE.fullmatch(text):
+    if not path.exists() and STYLE_NAME.fullmatch(text):  # a style name has no folders
         from lstm_composer_plugin.errors import ComposerError
         from lstm_composer_plugin.models import locate_model
 
