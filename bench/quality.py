@@ -89,12 +89,14 @@ class Settings:
     top_k: int | None = None
     harmony: str | None = None  # None: the model's own; "off", or comma-separated harmony_rates names
     planner: str | None = None  # "ngram": the learnt bar planner plans each bar's density and chord
+    bar_retries: int | None = None  # None: the composer's default
 
     def sampling(self) -> str:
         """The compose settings in words, for the report: "default settings, seed 1" or the given ones."""
         given = [f"{k} {v}" for k, v in (("temperature", self.temperature), ("top-p", self.top_p),
                                           ("top-k", self.top_k), ("harmony", self.harmony),
-                                          ("planner", self.planner)) if v is not None]
+                                          ("planner", self.planner), ("bar retries", self.bar_retries))
+                 if v is not None]
         return f"{', '.join(given) or 'default settings'}, seed {self.seed}"
 
 
@@ -167,7 +169,8 @@ def harmony_extra(harmony: str | None) -> dict:
 def compositions(model: Path, style: str, s: Settings, tmp: Path) -> list[Music]:
     opts = ComposeOptions(out_path=tmp / f"{style}.mid", seed=s.seed, variations=s.compositions, offline=True,
                           force=True, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
-                          extra={**harmony_extra(s.harmony), **({"planner": s.planner} if s.planner else {})})
+                          extra={**harmony_extra(s.harmony), **({"planner": s.planner} if s.planner else {}),
+                                 **({"bar_retries": s.bar_retries} if s.bar_retries is not None else {})})
     result = compose(style, opts, model_path=model)
     out = []
     for k, path in enumerate(result.variations or [result.path]):
@@ -363,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="models with bar controls: plan each bar's density and chord with the learnt n-gram planner")
     ap.add_argument("--harmony", default=None, help="models with bar controls: 'off', or the harmony_rates to "
                     "pull toward, comma-separated (default: all the model's)")
+    ap.add_argument("--bar-retries", type=int, default=None, help="models with bar controls: draw a bar again up "
+                    "to N times while it misses its density class or chord root (default: the composer's)")
     ap.add_argument("--temperature", type=float, default=None, help="compose at this temperature (default: the composer's, 1.0)")
     ap.add_argument("--top-p", type=float, default=None, help="compose with nucleus sampling at this p (default: off)")
     ap.add_argument("--top-k", type=int, default=None, help="compose from the k likeliest tokens only (default: off)")
@@ -386,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     s = Settings(compositions=args.compositions, segments_per_piece=args.segments_per_piece, max_order=args.max_order,
                  max_val_pieces=args.max_val_pieces, pianoroll=args.pianoroll, seed=args.seed,
                  temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, harmony=args.harmony,
-                 planner=args.planner)
+                 planner=args.planner, bar_retries=args.bar_retries)
     quick = Settings(**{**s.__dict__, "compositions": min(s.compositions, 6), "repeats": 1, "halvings": 2})
     if args.quick:
         s = quick

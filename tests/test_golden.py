@@ -5,7 +5,10 @@ interface and the compose path was resolved once; a refactoring that changes one
 Since issue 22 a composition's MIDI carries its key signature: the files were written again then, after checking
 that each differs from 899f9be's only by that one meta event (every other message equal, read with mido).
 The bach files were composed again when the bundled bach was replaced (bach-e0006, on the bar-control
-encoding, issue 21): a new model is new music; the other cases still hold 899f9be's notes.
+encoding, issue 21): a new model is new music. The bach and controls files were composed again when a bar
+that misses its controls began to be drawn again (``note_composer.BAR_RETRIES``, issue 20), after checking
+that with no retries every file here was reproduced byte for byte by the new sampling loop; the notes-s9
+case (a model without controls) still holds 899f9be's notes.
 """
 
 from __future__ import annotations

@@ -12,13 +12,15 @@ a model always give the same tokens.
 
 from __future__ import annotations
 
+import copy
+import itertools
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from lstm_composer_plugin.compose.engine import NumpyNetwork, blas_threads
+from lstm_composer_plugin.compose.engine import LstmState, NumpyNetwork, blas_threads
 from lstm_composer_plugin.compose.guards import (
     Guards,
     GuardState,
@@ -27,8 +29,9 @@ from lstm_composer_plugin.compose.guards import (
     MelodyGuardState,
 )
 from lstm_composer_plugin.errors import UsageError
+from lstm_composer_plugin.music.controls import NO_CHORD, bar_controls, chord_root
 from lstm_composer_plugin.music.grammar import Grammar, GrammarState, harmony_context
-from lstm_composer_plugin.music.notes import token_table
+from lstm_composer_plugin.music.notes import BAR, TokenTable, token_table
 from lstm_composer_plugin.music.tokens import SEP
 
 PENALTY_WINDOW = 16  # the repetition penalty looks at this many recent events
@@ -104,6 +107,7 @@ def sample(
     melody_guards: MelodyGuards | None = None,
     until_notes: int | None = None,
     harmony: dict[str, float] | None = None,
+    bar_retries: int = 0,
 ) -> list[Sample]:
     """Sample ``batch`` sequences of at most ``n_events`` tokens each.
 
@@ -124,6 +128,9 @@ def sample(
     ``guards`` guarding whole tokens. ``harmony`` (a style profile's ``notes.harmony_rates``, for
     models with bar controls) pulls each pitch toward the style's rates of chord tones and away
     from semitone clashes, where the network's own distribution falls short of them.
+    ``bar_retries`` (models with bar controls): a bar whose notes miss its density class or its chord
+    root is drawn again from the bar line, up to this many more times; the first that keeps both
+    stands, else the last drawn (the network's own bars, filtered, rather than pulled toward the plan).
     """
     settings = settings or SamplingSettings()
     settings.validate()
@@ -157,13 +164,19 @@ def sample(
             rows[row].grammar.start_plan()  # the user's plan holds for the bars composed from here
 
     out: list[list[int]] = [[] for _ in range(batch)]
-    done = np.zeros(batch, dtype=bool)
+    done = np.full(batch, n_events == 0)
     # Where the rows start from (after the primer): progress counts notes or grid steps from here.
     start = (rows[0].grammar.notes, rows[0].grammar.now) if rows is not None else (0, 0)
     steps_so_far = np.zeros(batch, dtype=np.int64)
+    reported = 0
+    retry = _BarRetry(bar_retries) if rows is not None and bar_retries > 0 and grammar.encoding.controls else None
     with blas_threads(1):
         state, logits = net.run(primer, logits=True)
-        for i in range(n_events):
+        for i in itertools.count():
+            if done.all():
+                break
+            if retry is not None:
+                retry.settle(state, logits)  # snapshots taken and rows rewound after the last step
             tokens = np.zeros(batch, dtype=np.int64)
             for row in range(batch):
                 gs = guard_states[row] if guard_states else None
@@ -172,6 +185,8 @@ def sample(
                 tokens[row] = tok
                 if done[row]:
                     continue  # drawn anyway, so every row's random stream stays the same
+                if retry is not None and retry.rewind(row, tok, rows, out, history):
+                    continue  # the bar is drawn again from its bar line
                 out[row].append(tok)
                 history[row].append(tok)
                 if gs is not None:
@@ -179,12 +194,17 @@ def sample(
                 if rows is not None:
                     rows[row].push(tok)
                     done[row] = rows[row].finished(until_notes, until_steps)
+                    if retry is not None:
+                        retry.mark(row, rows[row], out, history)
                 elif until_steps is not None and step_lengths is not None:
                     steps_so_far[row] += int(step_lengths[tok])
                     done[row] = steps_so_far[row] >= until_steps
+                done[row] |= len(out[row]) >= n_events
             if progress is not None and (i + 1) % 50 == 0:
-                progress(*_progress(i + 1, n_events, rows, start, until_notes, until_steps))
-            if done.all() or i == n_events - 1:
+                now, total = _progress(i + 1, n_events, rows, start, until_notes, until_steps)
+                reported = max(reported, now)  # a bar drawn again takes its notes back: never report less
+                progress(reported, total)
+            if done.all():
                 break
             state, logits = net.step_logits(state, tokens)  # all rows: one matrix product
     if progress is not None:
@@ -224,6 +244,12 @@ class _NoteRow:
     # per melody note of the last MOVES_WINDOW: did it leave the note before it
     moved: deque[bool] = field(default_factory=lambda: deque(maxlen=MOVES_WINDOW))
     last_melody: int | None = None
+    # The current bar's notes, (step, pitch, duration), and the earlier ones still sounding into it:
+    # what its controls are measured against (``_BarRetry``).
+    bar_notes: list[tuple[int, int, int]] = field(default_factory=list)
+    carried: list[tuple[int, int, int]] = field(default_factory=list)
+    bar_density: int | None = None
+    table: TokenTable | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, grammar: Grammar, guards: MelodyGuards | None,
@@ -233,12 +259,22 @@ class _NoteRow:
         table = token_table(enc)
         n_pitches = enc.pitch_high - enc.pitch_low + 1
         melody = MelodyGuardState(guards, table.p0, enc.pitch_low, n_pitches) if guards else None
-        return cls(state, melody, harmony if harmony and enc.controls else None, table.p0, n_pitches)
+        return cls(state, melody, harmony if harmony and enc.controls else None, table.p0, n_pitches, table=table)
 
     def push(self, tok: int) -> None:
         if tok == SEP and self.melody is not None:
             self.melody.reset()
         melody_next = self.grammar.melody_next
+        g, t = self.grammar, self.table
+        kind = t.kind_of(tok) if 0 <= tok < t.size else "?"
+        if kind == "BAR":
+            start = g.bar_start + g.bar_len if g.bar_start is not None else 0
+            self.carried = [n for n in self.carried + self.bar_notes if n[0] + n[2] > start]
+            self.bar_notes, self.bar_density = [], None
+        elif kind == "DEN":
+            self.bar_density = tok - t.den0
+        elif kind == "D" and g.phase == "p" and g.onset_pitches:
+            self.bar_notes.append((g.now, g.onset_pitches[-1], t.encoding.durations[tok - t.d0]))
         pitch = self.grammar.push(tok)
         if pitch is not None and self.melody is not None:
             self.melody.push(pitch)
@@ -247,11 +283,93 @@ class _NoteRow:
                 self.moved.append(pitch != self.last_melody)
             self.last_melody = pitch
 
+    def bar_kept(self) -> bool:
+        """Whether the bar written so far keeps its density class and its chord's root (a bar without
+        controls or without notes keeps them trivially)."""
+        g = self.grammar
+        if self.bar_density is None or g.bar_start is None or not self.bar_notes:
+            return True
+        onsets: dict[int, dict[int, int]] = {}
+        for step, pitch, dur in self.bar_notes:
+            onsets.setdefault(step, {})[pitch] = dur
+        got = bar_controls(sorted(onsets.items()), g.bar_start, g.bar_len, g.grammar.encoding.grid,
+                           [n for n in self.carried if n[0] + n[2] > g.bar_start])
+        chord = g.bar_chord if g.bar_chord is not None else NO_CHORD
+        return got.density == self.bar_density and chord_root(got.chord) == chord_root(chord)
+
     def finished(self, until_notes: int | None, until_steps: int | None) -> bool:
         g = self.grammar
         if until_notes is not None and g.phase == "d" and g.notes >= until_notes:
             return True  # exactly that many notes (a last chord may lose its lowest notes)
         return until_steps is not None and g.phase == "bar" and g.now >= until_steps
+
+
+class _BarRetry:
+    """Draws a bar again while it misses its controls (``sample``'s ``bar_retries``).
+
+    When a row has written a bar's controls, its state is kept (the row's Python state at once, the
+    network's rows after the step that consumes the last control token); when it then draws the next
+    bar line over a bar that missed its density class or chord root, the row goes back to that state
+    and draws the bar again with its own random stream, which has moved on, so the result stays a
+    function of the seed. The other rows are not held back: each row rewinds on its own.
+    """
+
+    def __init__(self, retries: int):
+        self.retries = retries
+        self.saved: dict[int, tuple[_NoteRow, int, int, int]] = {}  # row: (state, out, history, tries)
+        self.net: dict[int, tuple[list[np.ndarray], list[np.ndarray], np.ndarray]] = {}
+        self.to_save: set[int] = set()
+        self.to_restore: set[int] = set()
+
+    def mark(self, row: int, note_row: _NoteRow, out: list[list[int]], history: list[list[int]]) -> None:
+        """After a token is pushed: at a bar's first note position, keep where the bar starts."""
+        g = note_row.grammar
+        if g.phase == "bar" and note_row.bar_density is not None and row not in self.saved and g.pos < 0:
+            self.saved[row] = (_copy_row(note_row), len(out[row]), len(history[row]), 0)
+            self.to_save.add(row)
+
+    def settle(self, state: LstmState, logits: np.ndarray) -> None:
+        """After a network step: take the network's rows for new snapshots, put them back for rewinds."""
+        for row in self.to_save:
+            self.net[row] = ([h[row].copy() for h in state.h], [c[row].copy() for c in state.c], logits[row].copy())
+        for row in self.to_restore:
+            hs, cs, lg = self.net[row]
+            for k in range(len(hs)):
+                state.h[k][row] = hs[k]
+                state.c[k][row] = cs[k]
+            logits[row] = lg
+        self.to_save.clear()
+        self.to_restore.clear()
+
+    def rewind(self, row: int, tok: int, rows: list[_NoteRow], out: list[list[int]], history: list[list[int]]) -> bool:
+        """Before ``tok`` is pushed: if it closes a bar that missed its controls and tries are left,
+        put the row back at the bar's start and return True; otherwise let the bar stand."""
+        if row not in self.saved:
+            return False
+        note_row = rows[row]
+        if tok != BAR or note_row.grammar.phase not in ("d", "bar"):
+            return False
+        snap, n_out, n_hist, tries = self.saved.pop(row)
+        if note_row.bar_kept() or tries >= self.retries:
+            self.net.pop(row, None)
+            return False
+        rows[row] = _copy_row(snap)
+        del out[row][n_out:]
+        del history[row][n_hist:]
+        self.saved[row] = (snap, n_out, n_hist, tries + 1)
+        self.to_restore.add(row)
+        return True
+
+
+def _copy_row(row: _NoteRow) -> _NoteRow:
+    """A row's state to go back to: everything copied but what no push changes (the grammar, the
+    token table, the melody index and guard settings)."""
+    keep: dict[int, object] = {id(row.grammar.grammar): row.grammar.grammar, id(row.table): row.table}
+    if row.melody is not None:
+        keep[id(row.melody.guards)] = row.melody.guards
+    if row.harmony is not None:
+        keep[id(row.harmony)] = row.harmony
+    return copy.deepcopy(row, keep)
 
 
 def _draw(
