@@ -166,7 +166,9 @@ def harmony_extra(harmony: str | None) -> dict:
     return {"harmony": None if harmony == "off" else [h for h in harmony.split(",") if h]}
 
 
-def compositions(model: Path, style: str, s: Settings, tmp: Path) -> list[Music]:
+def compositions(model: Path, style: str, s: Settings, tmp: Path) -> tuple[list[Music], dict | None]:
+    """The model's compositions read back from their MIDI files, and, for models with bar controls,
+    how their bars kept their controls (the compose report's figures, weighted by bars)."""
     opts = ComposeOptions(out_path=tmp / f"{style}.mid", seed=s.seed, variations=s.compositions, offline=True,
                           force=True, temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
                           extra={**harmony_extra(s.harmony), **({"planner": s.planner} if s.planner else {}),
@@ -175,7 +177,13 @@ def compositions(model: Path, style: str, s: Settings, tmp: Path) -> list[Music]
     out = []
     for k, path in enumerate(result.variations or [result.path]):
         out.append(Music(f"composition {k + 1}", read_midi(path)))
-    return out
+    bars = [r["bar_controls"] for r in result.report.get("variations", [result.report]) if r.get("bar_controls")]
+    kept = None
+    if bars and sum(b["bars"] for b in bars):
+        total = sum(b["bars"] for b in bars)
+        kept = {"bars": total, **{k: sum(b[k] * b["bars"] for b in bars if b[k] is not None) / total
+                                  for k in ("density_kept", "chord_root_kept", "texture_kept")}}
+    return out, kept
 
 
 def ngram_compositions(
@@ -254,7 +262,7 @@ def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
 
     # 2. The compositions, the n-gram composer's and the real pieces, as music.
     real = [Music(n, p) for n, p in val]
-    comps = compositions(model, style, s, tmp)
+    comps, bars_kept = compositions(model, style, s, tmp)
     length = int(np.median([len(m.notes) for m in comps]))
     metres = Counter(p.time_signature for _, p in train)
     ngram = ngram_compositions(lm, best, codec, s.compositions, length, metres.most_common(1)[0][0])
@@ -301,6 +309,7 @@ def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
         # What tells the compositions from the real pieces best, feature by feature.
         # The music issue's four measures (onsets per beat, triads, semitone clashes, repeated
         # melody notes): the validation pieces' mean and the compositions'.
+        "bars_kept": bars_kept,  # models with bar controls: shares of composed bars keeping their controls
         "goal_features": {g.name: {"real": g.mean_a, "model": g.mean_b}
                           for g in feature_gaps(xr, xm, [n for n, _ in FEATURES], top=len(FEATURES))
                           if g.name in GOAL_FEATURES},

@@ -131,6 +131,33 @@ def markdown(results: list[dict[str, Any]], s: Any, command: str) -> str:
         lines.append(f"| {r['style']} | {r['model_id']} | {gaps} |")
     lines += [
         "",
+        "## The music issue's measures",
+        "",
+        "Onsets per beat (`density`), the share of onsets of three or more pitch classes that form a triad",
+        "(`triadic`), semitone-class pairs among sounding pairs (`interval_class[1]`) and repeated top-line",
+        "notes (`interval[0]`): the validation pieces' mean → the compositions' (difference; goal: within",
+        "15 %). Bars kept (models with bar controls): the share of composed bars whose own density class and",
+        "chord root (recognised from their notes as in training) equal the controls written in front of them",
+        "(goals 90 % and 80 %).",
+        "",
+        "| style | model | onsets per beat | triadic | semitone class | repeated notes | bars: density kept | chord root kept |",
+        "|---|---|---|---|---|---|---:|---:|",
+    ]
+    for r in results:
+        cells = []
+        for name in ("density", "triadic", "interval_class[1]", "interval[0]"):
+            g = (r.get("goal_features") or {}).get(name)
+            if g is None:
+                cells.append("–")
+                continue
+            real, model = g["real"], g["model"]
+            change = f" ({(model - real) / real:+.0%})" if real > 1e-9 else ""
+            cells.append(f"{real:.3f} → {model:.3f}{change}")
+        kept = r.get("bars_kept") or {}
+        lines.append(f"| {r['style']} | {r['model_id']} | {' | '.join(cells)} | {_f(kept.get('density_kept'), '.1%')} "
+                     f"| {_f(kept.get('chord_root_kept'), '.1%')} |")
+    lines += [
+        "",
         "The network's loss per token is measured here (each validation piece from the zero state); the",
         "manifest's figure is the trainer's (chunks of the validation stream), for comparison.",
         "",

@@ -58,8 +58,13 @@ def test_quality_bench_measures_one_catalogue_model(corpus_dir, tmp_path):
     assert r["compositions"]["pieces"] == 4 and r["human"]["pieces"] == r["pieces"][1]
     assert len(r["gaps"]["model"]) == 5 and all(0 <= g["auc"] <= 1 for g in r["gaps"]["model"])
     assert r["human"]["melodic_run"]["max"] >= 1 and r["compositions"]["same_pitch_run"]["max"] >= 1
+    # The model has bar controls: how its composed bars kept them, and the music issue's four measures.
+    kept = r["bars_kept"]
+    assert kept["bars"] > 20 and kept["density_kept"] >= 0.9 and 0.0 <= kept["chord_root_kept"] <= 1.0
+    assert set(r["goal_features"]) == {"density", "triadic", "interval_class[1]", "interval[0]"}
     text = out.read_text()
     assert f"| children | {model.stem}" in text and "`pc[0]`" in text and "python bench/quality.py" in text
+    assert "## The music issue's measures" in text and f"| {kept['chord_root_kept']:.1%} |" in text
     assert (rolls / "children.png").stat().st_size > 10_000
 
 

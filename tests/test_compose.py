@@ -227,3 +227,26 @@ def test_two_threads_composing_at_once_give_the_same_bytes(tmp_path):
     for t in threads:
         t.join(timeout=300)
     assert [together[1], together[2]] == alone and alone[0] != alone[1]
+
+
+def test_a_tune_of_a_one_line_style_never_sounds_two_notes_at_once(tmp_path):
+    """Styles whose pieces are one line (irish: ``max_chord`` 1): a note the network made longer than
+    the time to the next one stops where the next begins, in the MIDI as written; the onsets and
+    pitches are the network's."""
+    from lstm_composer_plugin.compose.note_composer import one_line
+    from lstm_composer_plugin.music.midi import Note
+    from tests.conftest import CORPUS
+    from tests.model_fixtures import random_note_model
+
+    if not (CORPUS / "irish").is_dir():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    model = random_note_model(tmp_path / "irish.lstmc", style="irish", controls=True)
+    result = compose("irish", ComposeOptions(seed=2, length=300, out_path=tmp_path / "tune.mid"), model_path=model)
+    notes = read_midi(result.path).notes
+    assert len(notes) == 300
+    assert len({n.start for n in notes}) == 300  # one note at each onset
+    assert all(a.start + a.duration <= b.start + 1e-6 for a, b in zip(notes, notes[1:], strict=False))
+    # Only lengths that ring into the next note change, in beats and in seconds alike.
+    given = [Note(60, 0.0, 1.5, start_s=0.0, duration_s=0.75), Note(62, 1.0, 0.5, start_s=0.5, duration_s=0.25),
+             Note(64, 2.0, 1.0, start_s=1.0, duration_s=0.5)]
+    assert [(n.duration, n.duration_s) for n in one_line(given)] == [(1.0, 0.5), (0.5, 0.25), (1.0, 0.5)]
