@@ -440,8 +440,9 @@ def _pull_toward_style(z: np.ndarray, row: _NoteRow) -> None:
     # One property's rescaling can undo another's: a few rounds of proportional fitting meet
     # them together where they can be met together (in practice the third round changes little).
     for _ in range(PULL_ROUNDS):
-        for member, rate in wanted:
-            _at_least(zp, ok, member, rate)
+        changed = [_at_least(zp, ok, member, rate) for member, rate in wanted]
+        if not any(changed):
+            break  # every rate met: a further round would change nothing either
 
 
 def _repeating_too_often(row: _NoteRow) -> bool:
@@ -451,23 +452,25 @@ def _repeating_too_often(row: _NoteRow) -> bool:
     return len(row.moved) >= MOVES_WINDOW // 3 and float(np.mean(row.moved)) < row.harmony["melody_moves"]
 
 
-def _at_least(zp: np.ndarray, ok: np.ndarray, member: np.ndarray, rate: float) -> None:
-    """Make the probability share of ``member`` among the allowed pitch logits ``zp`` at least ``rate``.
+def _at_least(zp: np.ndarray, ok: np.ndarray, member: np.ndarray, rate: float) -> bool:
+    """Make the probability share of ``member`` among the allowed pitch logits ``zp`` at least ``rate``;
+    returns whether ``zp`` changed.
 
     In log space: a network sure of one pitch gives the others probabilities that underflow to 0, and a
     share of exactly 0 must still be raised to ``rate`` (not by an infinite factor)."""
     m = member & ok
     rest = ~member & ok
     if not m.any() or not rest.any():
-        return
+        return False
     log_m, log_r = np.logaddexp.reduce(zp[m]), np.logaddexp.reduce(zp[rest])
     total = np.logaddexp(log_m, log_r)
     rate = min(rate, 0.999)
     if log_m - total >= np.log(rate):
-        return
+        return False
     # The two groups scaled to rate : 1 - rate, each keeping its own order (the total is the same as before).
     zp[m] += np.log(rate) + total - log_m
     zp[rest] += np.log1p(-rate) + total - log_r
+    return True
 
 
 def _guard(z: np.ndarray, loop: int | None, copies: np.ndarray, stats: GuardStats, heat: float) -> float:

@@ -7,11 +7,30 @@ Stages, in the order a run goes through them (each a module): ``settings`` (the 
 configuration record), ``prepare`` (corpus → split → tokens), ``fit`` (the loop),
 ``record`` (checkpoints: scorecard, export, graphs), ``finish`` (the choice, the shipped
 model). Importing this package needs NumPy only; TensorFlow loads when training starts.
+
+The names below load their modules on first use: the command line builds its ``train`` parsers
+from ``settings`` and ``jobs`` on every start, and a ``compose`` must not pay for the rest
+(about 60 ms of imports, docs/benchmarks.md).
 """
 
-from lstm_composer_plugin.train.finish import repick
-from lstm_composer_plugin.train.settings import NetworkConfig, TrainSettings
-from lstm_composer_plugin.train.trainer import require_training_libraries, train, train_with_options
+from __future__ import annotations
 
-__all__ = ["NetworkConfig", "TrainSettings", "repick", "require_training_libraries", "train",
-           "train_with_options"]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "NetworkConfig": "settings",
+    "TrainSettings": "settings",
+    "repick": "finish",
+    "require_training_libraries": "trainer",
+    "train": "trainer",
+    "train_with_options": "trainer",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
