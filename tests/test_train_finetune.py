@@ -82,6 +82,11 @@ def test_a_fine_tuned_run_starts_from_the_source_weights(source_run, two_styles,
     assert np.allclose(src, mine, atol=1e-6) and not np.allclose(src, other, atol=1e-3)
     assert json.loads((tmp_path / "tuned" / "run.json").read_text())["settings"]["init_from"] == str(source_run)
     assert tuned.model_path is not None and scratch.model_path is not None
+    # The model file names its start by the run's folder name, not by a path of the training machine.
+    from lstm_composer_plugin.modelfile import read_manifest
+
+    assert read_manifest(tuned.model_path)["training"]["settings"]["init_from"] == source_run.name
+    assert str(tmp_path) not in json.dumps(read_manifest(tuned.model_path).raw)
 
 
 @pytest.mark.tf

@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from hostapi.commands import style_name
+from hostapi.commands import duration, style_name
 
 
 def _settings_options() -> list[tuple[str, str, Any, dict[str, Any]]]:
@@ -29,7 +28,7 @@ def _settings_options() -> list[tuple[str, str, Any, dict[str, Any]]]:
     for f in fields(TrainSettings):
         meta = f.metadata
         kind = meta.get("kind") or str
-        conv = {"units": _units, "duration": _duration}.get(kind, kind)
+        conv = {"units": _units, "duration": duration}.get(kind, kind)
         out.append((meta.get("flag") or "--" + f.name.replace("_", "-"), f.name, conv, meta))
     return out
 
@@ -133,10 +132,4 @@ def _units(text: str) -> list[int]:
         raise argparse.ArgumentTypeError("expected at least one width")
     return units
 
-
-def _duration(text: str) -> float:
-    m = re.fullmatch(r"\s*([0-9.]+)\s*(s|m|min|h)?\s*", text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 600, 90m or 1.5h, not {text!r}")
-    return float(m.group(1)) * {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
 

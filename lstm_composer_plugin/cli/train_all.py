@@ -16,8 +16,9 @@ import sys
 from typing import Any
 
 from hostapi import ExitCode
+from hostapi.commands import duration
 from hostapi.runner import CommandLineError, Parser
-from lstm_composer_plugin.cli.train import _duration, add_train_parser, positive_int
+from lstm_composer_plugin.cli.train import add_train_parser, positive_int
 from lstm_composer_plugin.errors import UsageError
 from lstm_composer_plugin.train.checkpoints import MODEL_FILE
 from lstm_composer_plugin.train.jobs import (
@@ -51,9 +52,9 @@ def add_train_all_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="style jobs at once (default: half the cores, at most one per 3 GiB of available memory)")
     p.add_argument("--styles", type=_names, default=None, metavar="A,B",
                    help="only these style folders (default: every subfolder with MIDI files)")
-    p.add_argument("--budget", type=_duration, default=DEFAULT_BUDGET, metavar="TIME",
+    p.add_argument("--budget", type=duration, default=DEFAULT_BUDGET, metavar="TIME",
                    help=f"training time per style, e.g. 16m, 1h (default: {duration_option(DEFAULT_BUDGET)})")
-    p.add_argument("--pretrain-budget", type=_duration, default=DEFAULT_PRETRAIN_BUDGET, metavar="TIME",
+    p.add_argument("--pretrain-budget", type=duration, default=DEFAULT_PRETRAIN_BUDGET, metavar="TIME",
                    help=f"training time of the pre-training (default: {duration_option(DEFAULT_PRETRAIN_BUDGET)})")
     p.add_argument("--no-pretrain", dest="pretrain", action="store_false",
                    help="no pre-training: every style trains from random weights")

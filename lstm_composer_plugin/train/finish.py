@@ -27,6 +27,7 @@ from lstm_composer_plugin.train.record import (
     manifest_metrics,
     metrics_doc,
     plot,
+    portable_settings,
     quality,
     title_line,
 )
@@ -75,6 +76,9 @@ def ship(out: Path, choice: Choice, state: ck.RunState, *, run: PreparedRun | No
         doc["metrics"] = manifest_metrics(state, metrics.get("baseline", {}), metrics.get("thresholds", {}))
         doc["quality"] = quality(state, choice.epoch, metrics.get("baseline", {}))
         doc["training"] = {**doc.get("training", {}), "seconds": round(state.seconds, 1), "epochs_run": state.epoch}
+    training = doc.get("training") or {}
+    if isinstance(training.get("settings"), dict):  # a checkpoint written before the settings were made portable
+        doc["training"] = {**training, "settings": portable_settings(training["settings"])}
     return save_model(out / ck.MODEL_FILE, doc, mf.arrays)
 
 

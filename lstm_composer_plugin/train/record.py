@@ -17,7 +17,7 @@ import math
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -151,8 +151,19 @@ def manifest(run: PreparedRun, state: ck.RunState, epoch: int, *, chosen: bool, 
         "corpus": {**run.corpus_info, "train_pieces": run.train_names, "val_pieces": run.val_names},
         "stats": run.tokens.manifest_stats(run.stats, run.train_tokens, run.train_offsets),
         "quality": quality(state, epoch, run.baseline),
-        "training": {"seconds": round(state.seconds, 1), "epochs_run": state.epoch, "settings": asdict(s)},
+        "training": {"seconds": round(state.seconds, 1), "epochs_run": state.epoch,
+                     "settings": portable_settings(asdict(s))},
     }
+
+
+def portable_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings as a model file carries them: ``init_from`` named by its last part (``_corpus``,
+    ``corpus-e0027.lstmc``, a style name), not by a folder of the machine it was trained on, which
+    means nothing where the file is published and downloaded (``run.json`` keeps the whole path)."""
+    start = settings.get("init_from")
+    if isinstance(start, str) and ("/" in start or "\\" in start):
+        settings = {**settings, "init_from": PureWindowsPath(start).name if "\\" in start else PurePosixPath(start).name}
+    return settings
 
 
 def manifest_metrics(state: ck.RunState, baseline: dict[str, Any], thresholds: dict[str, Any]) -> dict[str, Any]:
