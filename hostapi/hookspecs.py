@@ -103,7 +103,9 @@ def train(
 
     First result wins: a plugin that cannot train returns None. Checkpoints,
     graphs, metrics and the exported model go under ``out_dir``; report epochs
-    through ``progress`` (stage ``"train"``, unit ``"epoch"``).
+    through ``progress`` (stage ``"train"``, unit ``"epoch"``; an epoch's figures in
+    ``Progress.metrics``, files a host may show, such as a checkpoint's piano roll, in
+    ``Progress.files``).
 
     :param corpus_dir: a folder of ``.mid`` files (searched recursively).
     :param style: the name of the new style.

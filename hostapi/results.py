@@ -43,6 +43,8 @@ class Progress(_Record):
     message: str = ""
     # Named figures of this step for hosts that draw them (training: loss, val_loss, accuracy, ...).
     metrics: dict[str, float] = field(default_factory=dict)
+    # Files this step wrote that a host may show (training: a checkpoint's sample as a piano roll, PNG).
+    files: list[Path] = field(default_factory=list)
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -158,4 +158,8 @@ def test_voc_host_train_with_a_time_budget_installs_the_style_and_it_composes(tm
     lstm_host().train(corpus, "kids2", tmp_path / "run2", options, progress=seen.append)
     ends = [p for p in seen if p.metrics]
     assert len(ends) == 1 and ends[0].metrics["epoch"] == 1 and {"loss", "val_loss"} <= set(ends[0].metrics)
-    assert (tmp_path / "run2" / "checkpoints" / "epoch_0001" / "sample.png").is_file()
+    # The checkpoint's sample is handed to the host as a file to show, after that epoch's figures.
+    rolls = [(p.done, f) for p in seen for f in p.files]
+    assert rolls == [(1, tmp_path / "run2" / "checkpoints" / "epoch_0001" / "sample.png")]
+    assert rolls[0][1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert seen.index(ends[0]) < next(i for i, p in enumerate(seen) if p.files)

@@ -419,16 +419,14 @@ def create_app(host: Host, *, token: str, port: int, session_dir: Path) -> Starl
 
             def relay(p: Progress) -> None:
                 progress(p)
-                if p.metrics:  # an epoch ended: show the piano rolls of the checkpoints written since
-                    fresh = [r for r in sorted(out.glob("checkpoints/*/sample.png")) if r not in shown]
-                    for roll in fresh:
-                        served = files.add(roll)
-                        if served is not None:
-                            number = roll.parent.name.rpartition("_")[2]  # checkpoints/epoch_0003/
-                            label = f"epoch {int(number)}" if number.isdigit() else roll.parent.name
-                            shown[roll] = {**served, "label": label}
-                    if fresh:
-                        progress.attach("pianorolls", list(shown.values()))
+                # A checkpoint's sample, as the plugin hands it over: shown as a piano roll, labelled by epoch.
+                fresh = [Path(f) for f in p.files if Path(f).suffix.lower() == ".png" and Path(f) not in shown]
+                for roll in fresh:
+                    served = files.add(roll)
+                    if served is not None:
+                        shown[roll] = {**served, "label": f"epoch {int(p.done)}"}
+                if fresh:
+                    progress.attach("pianorolls", list(shown.values()))
 
             result = host.train(corpus, style, out, options, progress=relay)
             text = ""

@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,10 +42,11 @@ class _Kept:
 
 
 def fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], None],
-        on_checkpoint: Callable[[Any, PreparedRun, ck.RunState], None]) -> tuple[ck.RunState, str]:
+        on_checkpoint: Callable[[Any, PreparedRun, ck.RunState], Path]) -> tuple[ck.RunState, str]:
     """Train until the planned epoch, the time budget, a fault or an interrupt; returns the state and why it stopped.
 
-    ``on_checkpoint(model, run, state)`` writes a checkpoint (``record.write_checkpoint``).
+    ``on_checkpoint(model, run, state)`` writes a checkpoint (``record.write_checkpoint``) and returns its
+    folder; its sample's piano roll, where one was drawn, goes to ``progress`` as a ``Progress.files``.
     A Ctrl-C anywhere in here says what was kept and how to go on, then propagates.
     """
     kept = _Kept()
@@ -66,7 +68,7 @@ def fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], N
 
 
 def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], None],
-         on_checkpoint: Callable[[Any, PreparedRun, ck.RunState], None], kept: _Kept) -> tuple[ck.RunState, str]:
+         on_checkpoint: Callable[[Any, PreparedRun, ck.RunState], Path], kept: _Kept) -> tuple[ck.RunState, str]:
     with quiet_native_stderr():  # TensorFlow's C++ start-up chatter (absl logs ignore TF_CPP_MIN_LOG_LEVEL)
         import keras
         import tensorflow as tf
@@ -157,7 +159,8 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
         budget_left = None if s.time_budget is None else s.time_budget - (now - started)
         _report(progress, say, state, s.epochs, epoch_times, budget_left)
         if epoch % s.checkpoint_every == 0 or epoch == s.epochs or out_of_time or new_low or stale:
-            on_checkpoint(model, run, state)
+            folder = on_checkpoint(model, run, state)
+            _report_files(progress, state, s.epochs, folder)
             last_good = kept.saved = epoch
             last_save = time.monotonic()
         elif now - last_save >= s.save_every:
@@ -328,6 +331,16 @@ def _report(progress: Any, say: Callable[[str], None], state: ck.RunState, total
                           metrics={"epoch": float(state.epoch), **metrics}))
     else:
         say(line)
+
+
+def _report_files(progress: Any, state: ck.RunState, total: int, folder: Path) -> None:
+    """Tell the host what a checkpoint wrote that it may show: its sample's piano roll."""
+    roll = folder / ck.SAMPLE_ROLL
+    if progress is not None and roll.is_file():
+        from hostapi.results import Progress
+
+        progress(Progress(stage="train", done=state.epoch, total=total, unit="epoch",
+                          message=f"checkpoint epoch {state.epoch}: a sample", files=[roll]))
 
 
 def duration_text(seconds: float) -> str:
