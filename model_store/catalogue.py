@@ -31,15 +31,16 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
-
-import requests
 
 from .atomic import atomic_file
 from .config import DEFAULT_APP, AppConfig
 from .download import USER_AGENT, check_url, describe_network_error, file_url_path
 from .errors import CatalogueError, CatalogueInvalid, CatalogueUnavailable, OfflineError
+
+if TYPE_CHECKING:
+    import requests
 
 FORMAT = "lstm-composer-catalogue"
 FORMAT_VERSION = 1
@@ -348,6 +349,8 @@ def _fetch_small(
     app: AppConfig = DEFAULT_APP,
 ) -> bytes:
     """GET a small document; one quick retry on a 5xx."""
+    import requests  # here, not at the top: listing or composing from installed models needs no HTTP
+
     getter = session or requests
     last = "no attempt"
     for attempt in range(2):

@@ -38,12 +38,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
-
-import requests
-import urllib3.exceptions
 
 from .config import DEFAULT_APP, AppConfig
 from .errors import (
@@ -56,6 +53,12 @@ from .errors import (
 )
 from .lock import LockTimeout, RemovableLock
 from .records import Progress, ProgressCallback, as_progress_callback
+
+if TYPE_CHECKING:
+    import requests
+
+# requests (and urllib3 under it) load on the first download, in the functions that use them: composing
+# from an installed or bundled model imports this module but never downloads (about 50 ms at start).
 
 USER_AGENT = "lstm-composer-model-store/0.1"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -354,6 +357,8 @@ class _Job:
     def run(self) -> DownloadResult:
         self._check_part_meta()
         self.result.resumed_from = self._part_size()
+        import requests
+
         own_session = self.session is None
         session = self.session or requests.Session()
         failures = 0
@@ -482,6 +487,8 @@ class _Job:
     # -- one HTTP (or file) attempt
 
     def _attempt(self, session: requests.Session, offset: int) -> None:
+        import requests
+
         if urlsplit(self.url).scheme.lower() == "file":
             self._copy_local()
             return
@@ -540,6 +547,9 @@ class _Job:
         )
 
     def _stream(self, resp: requests.Response, append: bool) -> None:
+        import requests
+        import urllib3.exceptions
+
         raw = resp.raw
         chunk = self.opts.chunk_size
         read1 = getattr(raw, "read1", None)
@@ -644,6 +654,9 @@ def _int_or_none(value: str | None) -> int | None:
 
 def describe_network_error(exc: BaseException) -> str:
     """One short phrase for a requests/urllib3/socket error (their str() runs to 300 chars)."""
+    import requests
+    import urllib3.exceptions
+
     chain: list[BaseException] = []
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]

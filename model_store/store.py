@@ -35,9 +35,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import requests
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import config
 from .atomic import write_json
@@ -83,6 +81,9 @@ from .records import (
     as_progress_callback,
     describe_by_name,
 )
+
+if TYPE_CHECKING:  # requests loads when something is downloaded (download.py), not with the store
+    import requests
 
 RECORD = "record.json"
 _T = TypeVar("_T")

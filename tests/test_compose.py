@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -250,3 +251,23 @@ def test_a_tune_of_a_one_line_style_never_sounds_two_notes_at_once(tmp_path):
     given = [Note(60, 0.0, 1.5, start_s=0.0, duration_s=0.75), Note(62, 1.0, 0.5, start_s=0.5, duration_s=0.25),
              Note(64, 2.0, 1.0, start_s=1.0, duration_s=0.5)]
     assert [(n.duration, n.duration_s) for n in one_line(given)] == [(1.0, 0.5), (0.5, 0.25), (1.0, 0.5)]
+
+
+def test_composing_the_bundled_style_loads_neither_http_nor_the_trainer(tmp_path):
+    """The user's Compose imports what composing needs: no requests (nothing is downloaded for an installed
+    or bundled style), no trainer modules (the command line only builds their parsers); docs/benchmarks.md."""
+    script = (
+        "import sys, json\n"
+        "from lstm_composer_plugin.cli import main\n"
+        "rc = main(['compose', 'bach', '--seed', '4', '--length', '40', '-q', '-o', 'y.mid'])\n"
+        "assert rc == 0, rc\n"
+        "print(json.dumps(sorted(m for m in ('requests', 'urllib3', 'lstm_composer_plugin.train.trainer',\n"
+        "                                    'lstm_composer_plugin.train.fit', 'lstm_composer_plugin.train.finish')\n"
+        "                        if m in sys.modules)))\n"
+    )
+    env = {**os.environ, "LSTM_COMPOSER_HOME": str(tmp_path / "store")}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+    assert read_midi(tmp_path / "y.mid").notes
