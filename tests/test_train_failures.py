@@ -269,13 +269,15 @@ def _tiny(**over):
 
 
 def test_the_scorecard_says_where_the_run_started():
-    """Issue 21 item 3: a fine-tuned run's scorecard names its starting network (and the patience that stopped it)."""
+    """Issue 21 item 3: a fine-tuned run's scorecard names its starting network (by its last part, not a path
+    of the training machine) and its patience; the status says what stopped it."""
     from lstm_composer_plugin.train.report import scorecard_markdown
 
     base = {"style": "irish", "epochs_run": 7, "seconds": 204, "status": "no improvement", "checkpoints": []}
-    tuned = scorecard_markdown({**base, "settings": {"init_from": "runs/_corpus", "patience": 3, "controls": "bar"}},
-                               "runs/irish")
-    assert "Start: the weights of `runs/_corpus` (fine-tuned); stopped by patience 3." in tuned
+    tuned = scorecard_markdown({**base, "settings": {"init_from": "/root/runs/_corpus", "patience": 3,
+                                                     "controls": "bar"}}, "runs/irish")
+    assert "Start: the weights of `_corpus` (fine-tuned); patience 3 epochs." in tuned
+    assert "status no improvement" in tuned and "/root" not in tuned
     assert "bar controls bar" in tuned
     scratch = scorecard_markdown({**base, "settings": {}}, "runs/irish")
     assert "Start: random weights (trained from scratch)." in scratch

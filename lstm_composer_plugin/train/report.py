@@ -18,6 +18,7 @@ from typing import Any
 from lstm_composer_plugin.errors import ComposerError, UsageError
 from lstm_composer_plugin.train.checkpoints import METRICS_FILE, write_json
 from lstm_composer_plugin.train.choose import Verdict
+from lstm_composer_plugin.train.record import portable_settings
 
 GIF_FRAMES = 24  # enough to see the curves move; a 300-epoch run has 60 checkpoints
 GIF_WIDTH = 560
@@ -91,9 +92,9 @@ def scorecard_markdown(metrics: dict[str, Any], run_label: str) -> str:
         f"({settings.get('input')} input, {settings.get('encoding') or 'events'} encoding"
         + (f", keys {settings['key_mode']}" if settings.get("key_mode") not in (None, "none") else "")
         + (f", bar controls {settings['controls']}" if settings.get("controls") not in (None, "none") else "") + ").",
-        "Start: " + (f"the weights of `{settings['init_from']}` (fine-tuned)" if settings.get("init_from")
-                     else "random weights (trained from scratch)")
-        + (f"; stopped by patience {settings['patience']}" if settings.get("patience") else "") + ".",
+        "Start: " + (f"the weights of `{portable_settings(settings)['init_from']}` (fine-tuned)"
+                     if settings.get("init_from") else "random weights (trained from scratch)")
+        + (f"; patience {settings['patience']} epochs" if settings.get("patience") else "") + ".",
     ]
     if s:
         seeds = f"seeds {s.get('seed')}-{s.get('seed', 0) + s.get('samples', 1) - 1}"
