@@ -8,7 +8,8 @@ The bach files were composed again when the bundled bach was replaced (bach-e000
 encoding, issue 21): a new model is new music. The bach and controls files were composed again when a bar
 that misses its controls began to be drawn again (``note_composer.BAR_RETRIES``, issue 20), after checking
 that with no retries every file here was reproduced byte for byte by the new sampling loop; the notes-s9
-case (a model without controls) still holds 899f9be's notes.
+case (a model without controls) still holds 899f9be's notes. The bach files were composed once more when the
+bundled bach became bach-e0011 (fine-tuned from the longer-trained corpus network, issue 21).
 """
 
 from __future__ import annotations
