@@ -19,6 +19,7 @@ is the melody note (the first one at its position) for the melodic guards.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -235,6 +236,20 @@ HARMONY_RATES = ("melody_chord_tone", "lower_chord_tone", "lower_fits", "lower_c
 NEAR = 4  # semitones: a step or a third, how far a voice moves from one onset to the next
 
 
+_BELOW = (np.arange(12) - 1) % 12  # sounding[_BELOW][k]: the class a semitone under k sounds
+_ABOVE = (np.arange(12) + 1) % 12
+
+
+@functools.lru_cache(maxsize=8)
+def _pitch_axis(low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pitches ``low..high`` and their pitch classes (read at every composed pitch: made once)."""
+    pitches = np.arange(low, high + 1)
+    pitches.flags.writeable = False
+    pcs = pitches % 12
+    pcs.flags.writeable = False
+    return pitches, pcs
+
+
 def harmony_context(state: GrammarState) -> dict[str, np.ndarray]:
     """For the pitch about to be written, each property a style's notes have at some rate
     (``HARMONY_RATES``) as a mask over the pitches ``pitch_low..pitch_high``; a property that
@@ -249,9 +264,7 @@ def harmony_context(state: GrammarState) -> dict[str, np.ndarray]:
     * ``melody_moves``: any pitch but the previous melody note's (how often a style's tunes leave a
       note rather than strike it again).
     """
-    enc = state.grammar.encoding
-    pitches = np.arange(enc.pitch_low, enc.pitch_high + 1)
-    pcs = pitches % 12
+    pitches, pcs = _pitch_axis(state.grammar.encoding.pitch_low, state.grammar.encoding.pitch_high)
     part = "lower" if state.onset_pitches else "melody"
     out: dict[str, np.ndarray] = {}
     if state.bar_chord is not None and state.bar_chord != NO_CHORD:
@@ -262,7 +275,7 @@ def harmony_context(state: GrammarState) -> dict[str, np.ndarray]:
         fits = fitting_pitch_classes(sounding)
         if fits.any():  # what sounds already fits no chord: nothing to keep
             out["lower_fits"] = fits[pcs]
-        clash = np.roll(sounding, 1) | np.roll(sounding, -1)  # a semitone above or below a sounding class
+        clash = sounding[_BELOW] | sounding[_ABOVE]  # a semitone above or below a sounding class
         out["lower_clear"] = ~clash[pcs]
     before = state.previous_onset[:1] if part == "melody" else state.previous_onset
     if before:
