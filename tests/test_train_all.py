@@ -164,7 +164,7 @@ def test_print_lists_pending_jobs_as_quoted_lines_with_resume_and_without_done_o
     (["{tmp}/corpus", "--out", "{tmp}/corpus/runs"], "--out must be outside the corpus folder"),
     (["{tmp}/corpus", "--out", "{tmp}/runs", "--jobs", "0"], "argument --jobs: must be at least 1, not 0"),
     (["{tmp}/corpus", "--out", "{tmp}/runs", "--budget", "soon"], "expected a duration"),
-    (["{tmp}/corpus", "--out", "{tmp}/runs", "--budget", "0"], "--budget must be positive"),
+    (["{tmp}/corpus", "--out", "{tmp}/runs", "--budget", "0"], "argument --budget: expected a duration such as 600, 90m or 1.5h, not '0'"),
     (["{tmp}/corpus", "--out", "{tmp}/runs", "--", "--epochs", "many"], "the train options after --: argument --epochs"),
     (["{tmp}/corpus", "--out", "{tmp}/runs", "--", "--bogus"], "unrecognized arguments: --bogus"),
     (["{tmp}/corpus", "--out", "{tmp}/runs", "--", "--out", "x"], "--out after --: train-all sets it"),
