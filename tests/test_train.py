@@ -68,7 +68,10 @@ def test_train_writes_checkpoints_graphs_gif_metrics_and_model(corpus, tmp_path)
     assert [p.done for p in progress if p.metrics] == [1, 2, 3, 4] and progress[-1].total == 4
     assert [p.done for p in progress] == sorted(p.done for p in progress)
     assert all(p.metrics["epoch"] == p.done and "loss" in p.metrics for p in progress if p.metrics)
-    assert "loss" in progress[-1].message and "ETA" in progress[-1].message
+    last_epoch = [p for p in progress if p.metrics][-1]
+    assert "loss" in last_epoch.message and "ETA" in last_epoch.message
+    # After each checkpoint, its sample's piano roll is handed over as a file the host may show.
+    assert progress[-1].files and progress[-1].files[0].name == "sample.png" and progress[-1].done == last_epoch.done
     for epoch in (2, 4):
         d = ck.checkpoint_dir(out, epoch)
         for name in ("state.keras", "model.lstmc", "graphs.png", "metrics.json", "state.json"):
