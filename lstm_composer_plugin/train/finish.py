@@ -75,10 +75,10 @@ def ship(out: Path, choice: Choice, state: ck.RunState, *, run: PreparedRun | No
         doc["choice"] = {"epoch": choice.epoch, "reason": choice.reason, "auto": choice.auto}
         doc["metrics"] = manifest_metrics(state, metrics.get("baseline", {}), metrics.get("thresholds", {}))
         doc["quality"] = quality(state, choice.epoch, metrics.get("baseline", {}))
-        doc["training"] = {**doc.get("training", {}), "seconds": round(state.seconds, 1), "epochs_run": state.epoch}
-    training = doc.get("training") or {}
-    if isinstance(training.get("settings"), dict):  # a checkpoint written before the settings were made portable
-        doc["training"] = {**training, "settings": portable_settings(training["settings"])}
+        training = {**doc.get("training", {}), "seconds": round(state.seconds, 1), "epochs_run": state.epoch}
+        if isinstance(training.get("settings"), dict):  # a checkpoint written before the settings were portable
+            training["settings"] = portable_settings(training["settings"])
+        doc["training"] = training
     return save_model(out / ck.MODEL_FILE, doc, mf.arrays)
 
 
