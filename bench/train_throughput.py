@@ -9,11 +9,15 @@ settings from ``TrainSettings``:
 
 * ``notes``: the default recipe on the note encoding (every position of chunks of 256 tokens
   predicts the next token; ``--key-mode augment`` adds the per-chunk transposition);
+* ``pairs``: the same with two tokens per LSTM step (``--tokens-per-step 2``: 128 steps per chunk
+  of 256 tokens, each predicting the next two tokens); ``pairs-b128`` with 128 chunks per batch;
 * ``events``: the default recipe on the event encoding (the previous default, chunks of 100);
 * ``reference``: the seed's recipe (windows of 100 events, the last one predicted, scalar input).
 
 After a warm-up (graph tracing), each trains for about ``--seconds`` and counts the targets it
-learnt from. Targets are not the same unit across encodings (a note is ~2.4 note tokens; a
+learnt from, then measures the validation pieces' bits per note (BatchNorm recalibrated as the
+trainer does), so recipes that learn more per second show whether they also learn better in the
+same time. Targets are not the same unit across encodings (a note is ~2.4 note tokens; a
 chord event holds several notes), so the notes per second (targets × notes per target of its
 training stream) are the comparable figure.
 """
@@ -33,6 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "bach"
 RECIPES = {  # name -> TrainSettings overrides
     "notes": {"recipe": "default", "encoding": "notes"},
+    "pairs": {"recipe": "default", "encoding": "notes", "tokens_per_step": 2},
+    "pairs-b128": {"recipe": "default", "encoding": "notes", "tokens_per_step": 2, "batch_size": 128},
     "events": {"recipe": "default", "encoding": "events"},
     "reference": {"recipe": "reference"},
 }
@@ -42,20 +48,23 @@ def worker(args: argparse.Namespace) -> dict:
     """Train one recipe for about ``args.seconds`` and report targets per second."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(REPO))
+    import numpy as np
+
     from lstm_composer_plugin.music.corpus import load_corpus
     from lstm_composer_plugin.train.dataset import epoch_rng, make_dataset, split_pieces
-    from lstm_composer_plugin.train.fit import quiet_native_stderr
+    from lstm_composer_plugin.train.fit import LN2, evaluate_stream, recalibrate_batchnorm
+    from lstm_composer_plugin.train.fit import quiet_native_stderr as quiet
     from lstm_composer_plugin.train.network import build_model
     from lstm_composer_plugin.train.settings import TrainSettings
     from lstm_composer_plugin.train.tokensets import make_token_set
 
-    with quiet_native_stderr():
+    with quiet():
         import keras
 
     over = dict(RECIPES[args.recipe], lstm_units=args.lstm_units)
     if args.batch_size:
         over["batch_size"] = args.batch_size
-    if args.recipe == "notes":
+    if args.recipe in ("notes", "pairs", "pairs-b128"):
         over["key_mode"] = args.key_mode
     s = TrainSettings(**over)
     corpus = load_corpus(args.corpus, warn=lambda m: None)
@@ -65,12 +74,15 @@ def worker(args: argparse.Namespace) -> dict:
     notes_per_target = token_set.count_notes(corpus, split.train) / max(len(tokens) - 1, 1)
     keras.utils.set_random_seed(0)
     model = build_model(s.network(token_set.n_vocab))
+    val_tokens, _ = token_set.tokenize(corpus, split.val)
+    val_notes = token_set.count_notes(corpus, split.val)
     per_step = s.batch_size * (s.seq_len if s.recipe == "default" else 1)  # targets in one full batch
     transposer = token_set.transposer()
 
     def dataset(epoch: int):
         return make_dataset(tokens, recipe=s.recipe, input_kind=s.input, seq_len=s.seq_len, batch_size=s.batch_size,
-                            n_vocab=token_set.n_vocab, rng=epoch_rng(0, epoch), transposer=transposer)
+                            n_vocab=token_set.n_vocab, rng=epoch_rng(0, epoch), transposer=transposer,
+                            tokens_per_step=s.tokens_per_step)
 
     class Count(keras.callbacks.Callback):
         steps = 0
@@ -89,6 +101,13 @@ def worker(args: argparse.Namespace) -> dict:
         epoch += 1
     seconds = time.perf_counter() - t0
     targets = Count.steps * per_step
+    bits = None
+    if s.recipe == "default" and len(val_tokens) > 2:
+        recalibrate_batchnorm(model, np.asarray(tokens), input_kind=s.input, seq_len=s.seq_len,
+                              rng=epoch_rng(0, epoch), tokens_per_step=s.tokens_per_step)
+        nats, _, _ = evaluate_stream(model, np.asarray(val_tokens), s.seq_len, s.batch_size, input_kind=s.input,
+                                     tokens_per_step=s.tokens_per_step)
+        bits = nats / max(val_notes, 1) / LN2
     return {
         "recipe": args.recipe,
         "encoding": s.encoding,
@@ -105,6 +124,8 @@ def worker(args: argparse.Namespace) -> dict:
         "seconds": round(seconds, 2),
         "targets_per_s": round(targets / seconds, 1),
         "notes_per_s": round(targets * notes_per_target / seconds, 1),
+        "tokens_per_step": s.tokens_per_step,
+        "val_bits_per_note": None if bits is None else round(bits, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -165,12 +186,17 @@ def main() -> int:
     print(f"corpus {args.corpus}: LSTM {'/'.join(map(str, args.lstm_units))}, "
           f"{first['params'] / 1e6:.2f} M parameters ({first['recipe']})")
     print(f"{'recipe':<10} {'encoding':<8} {'vocab':>6} {'batch':>12} {'steps':>6} {'seconds':>8} "
-          f"{'targets/s':>10} {'notes/s':>9} {'peak RSS':>9}")
+          f"{'targets/s':>10} {'notes/s':>9} {'val bits/note':>14} {'peak RSS':>9}")
     for x in results.values():
         unit = "chunks" if x["recipe"] != "reference" else "windows"
+        bits = "-" if x.get("val_bits_per_note") is None else f"{x['val_bits_per_note']:.3f}"
         print(f"{x['recipe']:<10} {x['encoding']:<8} {x['n_vocab']:>6} {str(x['batch_size']) + ' ' + unit:>12} "
               f"{x['steps']:>6} {x['seconds']:>8.1f} {x['targets_per_s']:>10.0f} {x['notes_per_s']:>9.0f} "
-              f"{x['peak_rss_mb']:>7.0f} MB")
+              f"{bits:>14} {x['peak_rss_mb']:>7.0f} MB")
+    if "pairs" in results and "notes" in results:
+        a, b = results["pairs"], results["notes"]
+        print(f"pairs / notes: {a['notes_per_s'] / b['notes_per_s']:.2f}x notes per second; validation bits per "
+              f"note after {args.seconds:g} s each: {a['val_bits_per_note']} against {b['val_bits_per_note']}")
     for r, ratio in summary.get("vs_reference", {}).items():
         if r != "reference":
             print(f"{r} / reference: {ratio['targets']:.1f}x targets per second, {ratio['notes']:.1f}x notes per second")

@@ -317,7 +317,7 @@ class _BarRetry:
     def __init__(self, retries: int):
         self.retries = retries
         self.saved: dict[int, tuple[_NoteRow, int, int, int]] = {}  # row: (state, out, history, tries)
-        self.net: dict[int, tuple[list[np.ndarray], list[np.ndarray], np.ndarray]] = {}
+        self.net: dict[int, tuple[tuple, np.ndarray]] = {}  # row: (its network state, its logits)
         self.to_save: set[int] = set()
         self.to_restore: set[int] = set()
 
@@ -331,12 +331,10 @@ class _BarRetry:
     def settle(self, state: LstmState, logits: np.ndarray) -> None:
         """After a network step: take the network's rows for new snapshots, put them back for rewinds."""
         for row in self.to_save:
-            self.net[row] = ([h[row].copy() for h in state.h], [c[row].copy() for c in state.c], logits[row].copy())
+            self.net[row] = (state.take_row(row), logits[row].copy())
         for row in self.to_restore:
-            hs, cs, lg = self.net[row]
-            for k in range(len(hs)):
-                state.h[k][row] = hs[k]
-                state.c[k][row] = cs[k]
+            saved, lg = self.net[row]
+            state.put_row(row, saved)
             logits[row] = lg
         self.to_save.clear()
         self.to_restore.clear()

@@ -84,14 +84,15 @@ def _split_flat(names: Sequence[str], val_fraction: float, sizes: Sequence[int] 
 # -- example positions -----------------------------------------------------------
 
 
-def chunk_starts(n_tokens: int, seq_len: int, rng: np.random.Generator | None) -> np.ndarray:
+def chunk_starts(n_tokens: int, seq_len: int, rng: np.random.Generator | None, *, step: int = 1) -> np.ndarray:
     """Starts of the default recipe's chunks: a grid of stride ``seq_len``.
 
     With ``rng`` the grid begins at a random offset and the chunks are shuffled
     (training); without, it begins at 0 and a last chunk is aligned to the end so
-    every token is a target (validation: the same positions every epoch).
+    every token is a target (validation: the same positions every epoch). ``step``
+    is the tokens per network step: a chunk holds its inputs and the step after them.
     """
-    span = seq_len + 1  # inputs and the target after the last input
+    span = seq_len + step  # inputs and the targets after the last input
     if n_tokens < span:
         return np.zeros(0, dtype=np.int64)
     last = n_tokens - span  # the highest valid start
@@ -143,8 +144,13 @@ def make_dataset(
     rng: np.random.Generator | None,
     max_examples: int | None = None,
     transposer: Transposer | None = None,
+    tokens_per_step: int = 1,
 ):  # -> tf.data.Dataset
     """Batches of (inputs, targets) for one epoch (``rng`` None: fixed order, for validation).
+
+    With ``tokens_per_step`` 2 a chunk of ``seq_len + 2`` tokens is ``seq_len / 2 + 1`` pairs: the
+    inputs are each pair with the next pair's first token, ``(seq_len / 2, 3)``, the targets the
+    next pairs, ``(seq_len / 2, 2)`` (``network.build_model``).
 
     ``max_examples`` trains on that many of the epoch's shuffled examples (a big corpus's
     epoch subsampled); ``transposer`` (training only) transposes each example by a fresh
@@ -155,10 +161,14 @@ def make_dataset(
 
     stream = tf.constant(np.asarray(tokens, dtype=np.int32))
     every_position = recipe == "default"
-    starts = (chunk_starts if every_position else window_starts)(len(tokens), seq_len, rng)
+    k = tokens_per_step
+    if every_position:
+        starts = chunk_starts(len(tokens), seq_len, rng, step=k)
+    else:
+        starts = window_starts(len(tokens), seq_len, rng)
     if rng is not None and max_examples is not None:
         starts = starts[:max_examples]
-    span = seq_len + 1
+    span = seq_len + k
     if transposer is not None and rng is not None:
         rows = np.asarray(transposer.draw(np.asarray(tokens), starts, span, rng), dtype=np.int32)
         table = tf.constant(np.asarray(transposer.table, dtype=np.int32))
@@ -171,6 +181,9 @@ def make_dataset(
         chunk = stream[start : start + span]
         if table is not None:
             chunk = tf.gather(table[row], chunk)
+        if k == 2:
+            pairs = tf.reshape(chunk, (-1, 2))
+            return tf.concat([pairs[:-1], pairs[1:, :1]], axis=1), pairs[1:]
         if every_position:
             return _as_input(chunk[:-1], input_kind), chunk[1:]
         return _as_input(chunk[:-1], input_kind), tf.one_hot(chunk[-1], n_vocab)
@@ -178,6 +191,13 @@ def make_dataset(
     ds = tf.data.Dataset.from_tensor_slices(slices)
     ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def pair_examples(chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chunks of ``2 + 2n`` tokens, ``(B, 2 + 2n)`` → the two-token network's inputs ``(B, n, 3)``
+    and targets ``(B, n, 2)``: the NumPy twin of ``make_dataset``'s pairs (validation, BatchNorm)."""
+    pairs = np.asarray(chunks).reshape(len(chunks), -1, 2)
+    return np.concatenate([pairs[:, :-1], pairs[:, 1:, :1]], axis=2), pairs[:, 1:]
 
 
 def _as_input(tokens, input_kind: str):

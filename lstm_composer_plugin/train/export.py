@@ -101,17 +101,30 @@ def export_model(
     return save_model(path, manifest, arrays)
 
 
+# The two-token network's extra layers (network.build_model): the pair of embeddings side by side,
+# and the head of a pair's second token. The head's layers are written with ``"head": "b"``.
+_PAIR_INPUT, _HEAD_B_INPUT, _HEAD_B = "pair", "head_b_input", ("head_b_hidden", "output_b")
+
+
 def describe_layers(model: Any) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """The inference graph of a Keras model: layer descriptors and float32 arrays, in order."""
+    """The inference graph of a Keras model: layer descriptors and float32 arrays, in order.
+
+    A chain (input → ... → softmax) in order; the two-token network's embedding says
+    ``"tokens_per_step": 2`` and its second head's layers come last, marked ``"head": "b"``.
+    """
     layers: list[dict[str, Any]] = []
+    head: list[dict[str, Any]] = []
     arrays: dict[str, np.ndarray] = {}
+    pairs = any(layer.name == _PAIR_INPUT for layer in model.layers)
     for layer in model.layers:
         kind = type(layer).__name__
         name = layer.name
-        if kind in ("InputLayer", "Dropout"):
-            continue  # no weights, identity at inference
+        if kind in ("InputLayer", "Dropout") or name in (_PAIR_INPUT, _HEAD_B_INPUT):
+            continue  # no weights, identity at inference (or the engine's own wiring of the pair)
         if kind == "Embedding":
             desc: dict[str, Any] = {"type": "embedding", "name": name}
+            if pairs:
+                desc["tokens_per_step"] = 2
         elif kind == "Rescaling":
             if np.any(np.asarray(layer.offset) != 0) or np.ndim(layer.scale) != 0:
                 raise ValueError(f"{name}: only a scalar scale without offset is supported")
@@ -138,8 +151,11 @@ def describe_layers(model: Any) -> tuple[list[dict[str, Any]], dict[str, np.ndar
             raise ValueError(f"{name}: expected weights {params}, got {len(values)} arrays")
         for param, value in zip(params, values, strict=True):
             arrays[f"{name}.{param}"] = np.asarray(value, dtype=np.float32)
-        layers.append(desc)
-    return layers, arrays
+        if name in _HEAD_B:
+            head.append({**desc, "head": "b"})
+        else:
+            layers.append(desc)
+    return layers + head, arrays
 
 
 def opening_counts(tokens: np.ndarray, offsets: np.ndarray) -> dict[str, int]:

@@ -27,7 +27,7 @@ import numpy as np
 
 from lstm_composer_plugin.train import checkpoints as ck
 from lstm_composer_plugin.train.choose import detect_fault
-from lstm_composer_plugin.train.dataset import chunk_starts, epoch_rng
+from lstm_composer_plugin.train.dataset import chunk_starts, epoch_rng, pair_examples
 from lstm_composer_plugin.train.prepare import PreparedRun
 
 LN2 = math.log(2)
@@ -111,7 +111,8 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
     def batches(rng):
         return make_dataset(run.train_tokens, recipe=s.recipe, input_kind=s.input, seq_len=s.seq_len,
                             batch_size=s.batch_size, n_vocab=run.config.n_vocab, rng=rng,
-                            max_examples=s.chunks_per_epoch, transposer=transposer)
+                            max_examples=s.chunks_per_epoch, transposer=transposer,
+                            tokens_per_step=s.tokens_per_step)
 
     val_ds = None
     if run.validated and s.recipe == "reference":
@@ -135,7 +136,8 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
                       shuffle=False, callbacks=[keras.callbacks.TerminateOnNaN(), *beat])
         logs = {k: float(v[-1]) for k, v in h.history.items()}
         if all(math.isfinite(v) for v in logs.values()):
-            recalibrate_batchnorm(model, run.train_tokens, input_kind=s.input, seq_len=s.seq_len, rng=rng)
+            recalibrate_batchnorm(model, run.train_tokens, input_kind=s.input, seq_len=s.seq_len, rng=rng,
+                                  tokens_per_step=s.tokens_per_step)
             logs.update(_validate(model, run, val_ds))
         elif run.validated:  # a broken network is not worth validating; keep the series aligned
             logs.update(dict.fromkeys(_val_keys(run), math.nan))
@@ -229,20 +231,23 @@ def _validate(model: Any, run: PreparedRun, val_ds: Any) -> dict[str, float]:
         val = model.evaluate(val_ds, verbose=0, return_dict=True)
         return {f"val_{k}": float(v) for k, v in val.items()}
     nats, targets, correct = evaluate_stream(model, run.val_tokens, run.settings.seq_len, run.settings.batch_size,
-                                             input_kind=run.settings.input)
+                                             input_kind=run.settings.input,
+                                             tokens_per_step=run.settings.tokens_per_step)
     # Bits per note are comparable across encodings (a chord event holds several notes).
     return {"val_loss": nats / targets, "val_accuracy": correct / targets,
             "val_bits_per_note": nats / max(run.val_notes, 1) / LN2}
 
 
 def evaluate_stream(model: Any, tokens: np.ndarray, seq_len: int, batch_size: int, *,
-                    input_kind: str = "embedding") -> tuple[float, int, int]:
+                    input_kind: str = "embedding", tokens_per_step: int = 1) -> tuple[float, int, int]:
     """(total nats, targets, correct) over a token stream, every next-token target counted once.
 
     Chunks of ``seq_len`` on a grid from 0 (each starts without context, as in training);
     the stream's tail is one shorter chunk. A stream shorter than a chunk is one short chunk.
     """
     tokens = np.asarray(tokens, dtype=np.int32)
+    if tokens_per_step == 2:
+        return _evaluate_pairs(model, tokens, seq_len, batch_size)
     n = len(tokens) - 1  # targets
     length = min(seq_len, n)
     full = n // length
@@ -264,6 +269,36 @@ def evaluate_stream(model: Any, tokens: np.ndarray, seq_len: int, batch_size: in
     return nats, n, correct
 
 
+def _evaluate_pairs(model: Any, tokens: np.ndarray, seq_len: int, batch_size: int) -> tuple[float, int, int]:
+    """``evaluate_stream`` for the two-token network: chunks of ``seq_len`` tokens on a grid from 0
+    predict the ``seq_len`` tokens after their first pair, so every token from the third on is a
+    target once (a chunk starts without context, as in training). A stream of odd length leaves its
+    last token out. The total is scaled to the one-token count (``len - 1`` targets) at the mean
+    nats per target, so bits per note compare across the two networks."""
+    n_pairs = len(tokens) // 2
+    if n_pairs < 2:
+        return 0.0, 0, 0
+    usable = tokens[: 2 * n_pairs]
+    width = min(seq_len // 2, n_pairs - 1)  # pairs of input per chunk
+    starts = list(range(0, n_pairs - width, width))
+    groups = [(starts, width)]
+    tail = n_pairs - 1 - len(starts) * width
+    if tail:
+        groups.append(([len(starts) * width], tail))
+    nats, targets, correct = 0.0, 0, 0
+    for rows_all, w in groups:
+        for b in range(0, len(rows_all), batch_size):
+            rows = rows_all[b : b + batch_size]
+            x, y = pair_examples(np.stack([usable[2 * i : 2 * (i + w + 1)] for i in rows]))
+            p = np.asarray(model(x, training=False), dtype=np.float64)
+            picked = np.take_along_axis(p, y[..., None], axis=-1)[..., 0]
+            nats -= float(np.log(np.maximum(picked, 1e-12)).sum())
+            correct += int((p.argmax(-1) == y).sum())
+            targets += y.size
+    every = len(tokens) - 1
+    return nats / targets * every, every, int(round(correct / targets * every))
+
+
 @contextlib.contextmanager
 def quiet_native_stderr():
     """Silence file descriptor 2 while TensorFlow loads: its native logging writes there directly."""
@@ -283,7 +318,7 @@ def quiet_native_stderr():
 
 
 def recalibrate_batchnorm(model, tokens: np.ndarray, *, input_kind: str, seq_len: int,
-                          rng: np.random.Generator, chunks: int = 64) -> None:
+                          rng: np.random.Generator, chunks: int = 64, tokens_per_step: int = 1) -> None:
     """Set every BatchNorm's moving mean and variance to the statistics the network has *now*.
 
     Keras keeps exponential moving averages (momentum 0.99) of the batch statistics.
@@ -297,6 +332,9 @@ def recalibrate_batchnorm(model, tokens: np.ndarray, *, input_kind: str, seq_len
     """
     import tensorflow as tf
 
+    if tokens_per_step == 2:
+        _recalibrate_graph(model, tokens, seq_len, rng, chunks)
+        return
     starts = chunk_starts(len(tokens), seq_len, rng)[:chunks]
     x = np.stack([tokens[i : i + seq_len] for i in starts])
     x = tf.constant(x if input_kind == "embedding" else x[..., None].astype(np.float32))
@@ -306,6 +344,23 @@ def recalibrate_batchnorm(model, tokens: np.ndarray, *, input_kind: str, seq_len
             layer.moving_mean.assign(mean)
             layer.moving_variance.assign(var)
         x = layer(x, training=False)
+
+
+def _recalibrate_graph(model, tokens: np.ndarray, seq_len: int, rng: np.random.Generator, chunks: int) -> None:
+    """``recalibrate_batchnorm`` for a network that is not a chain (the two-token one): each
+    BatchNorm, in order, gets the statistics of its input computed by the network up to it."""
+    import keras
+    import tensorflow as tf
+
+    starts = chunk_starts(len(tokens), seq_len, rng, step=2)[:chunks]
+    x, _ = pair_examples(np.stack([tokens[i : i + seq_len + 2] for i in starts]))
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            probe = keras.Model(model.input, layer.input)
+            h = tf.constant(probe(x, training=False))
+            mean, var = tf.nn.moments(h, axes=list(range(len(h.shape) - 1)))
+            layer.moving_mean.assign(mean)
+            layer.moving_variance.assign(var)
 
 
 def _report(progress: Any, say: Callable[[str], None], state: ck.RunState, total: int,

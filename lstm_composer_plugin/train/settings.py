@@ -81,6 +81,13 @@ class NetworkSettings:
     learning_rate: float | None = setting(None, "Adam learning rate (may change on --resume)", kind=float,
                                           flag="--lr", auto="0.002; the reference recipe: 0.001", resumable=True)
     batch_size: int = setting(64, "sequences per batch: chunks or windows", kind=int)
+    # Two tokens per step halve the LSTM steps of a chunk: the step reads a pair of tokens and
+    # predicts the next pair, its second token by a small head fed the first one's choice
+    # (network.py). Each step costs about what a one-token step costs, so the network learns from
+    # about twice the tokens per second (docs/benchmarks.md, "Two tokens per step").
+    tokens_per_step: int = setting(1, "tokens the network reads and predicts per LSTM step: 1, or 2 (a "
+                                   "compound step: the second token's head is fed the first one's choice)",
+                                   kind=int)
 
     def __post_init__(self) -> None:
         _resolve(self)
@@ -174,6 +181,11 @@ class TrainSettings(NetworkSettings):
         need(bool(self.lstm_units) and min(self.lstm_units) >= 1,
              f"LSTM widths must be positive, not {self.lstm_units}")
         need(self.dense_units >= 1 and self.embedding_dim >= 1, "dense and embedding widths must be positive")
+        need(self.tokens_per_step in (1, 2), f"tokens-per-step must be 1 or 2, not {self.tokens_per_step}")
+        need(self.tokens_per_step == 1 or (self.recipe == "default" and self.input == "embedding"),
+             "tokens-per-step 2 needs the default recipe with the embedding input")
+        need(self.seq_len % self.tokens_per_step == 0,
+             f"seq-len {self.seq_len} must be a multiple of tokens-per-step {self.tokens_per_step}")
         need(self.min_count >= 1, f"min-count must be at least 1, not {self.min_count}")
         need(0 <= self.val_fraction < 1, f"val-fraction must be in [0, 1), not {self.val_fraction}")
         need(self.time_budget is None or self.time_budget > 0, f"time budget must be positive, not {self.time_budget}")

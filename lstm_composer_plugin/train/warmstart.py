@@ -85,7 +85,7 @@ def load_initial_weights(model: Any, state: str | Path) -> None:
         if shapes != their_shapes:
             raise UsageError(
                 f"{state}: its network does not fit this run's (layer {layer.name}: {their_shapes or 'missing'} "
-                f"against {shapes}); fine-tune with the same widths and encoding"
+                f"against {shapes}); fine-tune with the same widths, encoding and tokens per step"
             )
         layer.set_weights(weights)
 
