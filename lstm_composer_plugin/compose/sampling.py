@@ -275,7 +275,7 @@ class _NoteRow:
             self.bar_density = tok - t.den0
         elif kind == "D" and g.phase == "p" and g.onset_pitches:
             self.bar_notes.append((g.now, g.onset_pitches[-1], t.encoding.durations[tok - t.d0]))
-        pitch = self.grammar.push(tok)
+        pitch = self.grammar.push(tok, kind)
         if pitch is not None and self.melody is not None:
             self.melody.push(pitch)
         if pitch is not None and melody_next:

@@ -104,11 +104,13 @@ class GrammarState:
             return None
         return plan.bounds(self.bar_len, self.grammar.encoding.grid)
 
-    def push(self, tok: int) -> int | None:
-        """Record a token (sampled or primer); returns the melody pitch if it was one."""
+    def push(self, tok: int, kind: str | None = None) -> int | None:
+        """Record a token (sampled or primer); returns the melody pitch if it was one. ``kind`` is the
+        token's kind when the caller has already looked it up (the sampling loop, once per token)."""
         t = self._table
         tok = int(tok)
-        kind = t.kind_of(tok) if 0 <= tok < t.size else "?"
+        if kind is None:
+            kind = t.kind_of(tok) if 0 <= tok < t.size else "?"
         melody = None
         if kind == "SEP":  # a new piece: back to the start
             fresh = GrammarState(self.grammar)
