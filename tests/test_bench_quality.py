@@ -47,7 +47,7 @@ def test_quality_bench_measures_one_catalogue_model(corpus_dir, tmp_path):
     [r] = json.loads(figures.read_text())
     assert r["style"] == "children" and r["encoding"] == codec_for(read_manifest(model)).kind
     assert r["pieces"][0] > 0 and r["pieces"][1] > 0 and r["segments"]["real"] > 0
-    for key in ("real_vs_real", "ngram", "model"):
+    for key in ("real_vs_real", "train", "ngram", "model"):
         assert 0.0 <= r["auc"][key] <= 1.0, key
     # Real against real is chance: noisy with ten pieces, but nowhere near a clean separation.
     assert 0.1 <= r["auc"]["real_vs_real"] <= 0.9
@@ -64,6 +64,8 @@ def test_quality_bench_measures_one_catalogue_model(corpus_dir, tmp_path):
     assert set(r["goal_features"]) == {"density", "triadic", "interval_class[1]", "interval[0]"}
     text = out.read_text()
     assert f"| children | {model.stem}" in text and "`pc[0]`" in text and "python bench/quality.py" in text
+    assert "**Goals met**, of 1 rows" in text and "| AUC train |" in text
+    assert len(r["gaps"]["train"]) == 5  # what the training pieces differ from the validation pieces in
     assert "## The music issue's measures" in text and f"| {kept['chord_root_kept']:.1%} |" in text
     assert (rolls / "children.png").stat().st_size > 10_000
 
