@@ -1,6 +1,7 @@
 """Publish a training run's shipped model into the catalogue folder, with its scorecard (maintainers' step).
 
     python bench/publish_run.py RUN [RUN ...] [--catalogue catalogue] [--docs docs/training] [--label-root runs]
+                                [--start-as corpus-e0009.lstmc]
 
 For each run (``lstm-composer train --out RUN``, its pick shipped by ``bench/pick_checkpoint.py --ship`` or
 ``train --epoch N``): copies ``RUN/model.lstmc`` to ``catalogue/models/<style>-e<epoch>.lstmc``, removes the
@@ -25,10 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lstm_composer_plugin.train import checkpoints as ck  # noqa: E402
+from lstm_composer_plugin.train.record import portable_settings  # noqa: E402
 from lstm_composer_plugin.train.report import write_report  # noqa: E402
 
 
-def publish(run: Path, catalogue: Path, docs: Path, label_root: str) -> Path:
+def publish(run: Path, catalogue: Path, docs: Path, label_root: str, start_as: str | None = None) -> Path:
     doc = json.loads((run / ck.METRICS_FILE).read_text())
     style, epoch = doc["style"], (doc.get("choice") or {}).get("epoch")
     model = run / ck.MODEL_FILE
@@ -38,8 +40,8 @@ def publish(run: Path, catalogue: Path, docs: Path, label_root: str) -> Path:
     target = models / f"{style}-e{epoch:04d}.lstmc"
     for old in sorted(models.glob(f"{style}-e*.lstmc")):
         if old != target:
-            tracked = subprocess.run(["git", "ls-files", "--error-unmatch", str(old)], capture_output=True,
-                                     cwd=models).returncode == 0
+            tracked = subprocess.run(["git", "ls-files", "--error-unmatch", str(old.resolve())],
+                                     capture_output=True, cwd=models).returncode == 0
             if tracked:
                 subprocess.run(["git", "rm", "-q", str(old.resolve())], check=True, cwd=models)
             else:
@@ -51,10 +53,15 @@ def publish(run: Path, catalogue: Path, docs: Path, label_root: str) -> Path:
     # The report names the run's own paths (checkpoints, the start's model file) in places other than the
     # label: those are named under the label's folder too, so a scorecard reads the same on every machine.
     parent = str(run.resolve().parent) + "/"
+    start = (doc.get("settings") or {}).get("init_from")
     for path in [*out.glob("*.md"), *out.glob("*.json")]:
         text = path.read_text()
-        if parent in text:
-            path.write_text(text.replace(parent, label_root + "/"))
+        if start_as and start:
+            # The start as it is published (a run folder's model is named by the catalogue file it became).
+            text = text.replace(json.dumps(start), json.dumps(start_as))
+            text = text.replace(f"the weights of `{portable_settings({'init_from': start})['init_from']}`",
+                                f"the weights of `{start_as}`")
+        path.write_text(text.replace(parent, label_root + "/"))
     return target
 
 
@@ -64,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--catalogue", type=Path, default=Path("catalogue"))
     ap.add_argument("--docs", type=Path, default=Path("docs/training"))
     ap.add_argument("--label-root", default="runs", help="how scorecards name the runs' parent folder")
+    ap.add_argument("--start-as", default=None,
+                    help="how scorecards name the network the runs started from (e.g. corpus-e0009.lstmc)")
     args = ap.parse_args(argv)
     for run in args.runs:
-        print(publish(run, args.catalogue, args.docs, args.label_root))
+        print(publish(run, args.catalogue, args.docs, args.label_root, args.start_as))
     print("now: lstm-composer models publish", args.catalogue / "models", args.catalogue)
     return 0
 

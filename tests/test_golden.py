@@ -9,7 +9,8 @@ encoding, issue 21): a new model is new music. The bach and controls files were 
 that misses its controls began to be drawn again (``note_composer.BAR_RETRIES``, issue 20), after checking
 that with no retries every file here was reproduced byte for byte by the new sampling loop; the notes-s9
 case (a model without controls) still holds 899f9be's notes. The bach files were composed once more when the
-bundled bach became bach-e0011 (fine-tuned from the longer-trained corpus network, issue 21).
+bundled bach became bach-e0011 (fine-tuned from the longer-trained corpus network, issue 21), and again when it
+became bach-e0014 (fine-tuned from the corpus network trained until it stopped improving, corpus-e0009).
 """
 
 from __future__ import annotations

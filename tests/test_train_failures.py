@@ -279,5 +279,10 @@ def test_the_scorecard_says_where_the_run_started():
     assert "Start: the weights of `_corpus` (fine-tuned); patience 3 epochs." in tuned
     assert "status no improvement" in tuned and "/root" not in tuned
     assert "bar controls bar" in tuned
+    # A run's shipped model file names its run, not the file every run ships ("model.lstmc").
+    shipped = scorecard_markdown({**base, "settings": {"init_from": "/root/runs/_corpus/model.lstmc"}}, "runs/irish")
+    assert "Start: the weights of `_corpus` (fine-tuned)" in shipped
+    published = scorecard_markdown({**base, "settings": {"init_from": "/x/catalogue/models/corpus-e0009.lstmc"}}, "r")
+    assert "Start: the weights of `corpus-e0009.lstmc` (fine-tuned)" in published
     scratch = scorecard_markdown({**base, "settings": {}}, "runs/irish")
     assert "Start: random weights (trained from scratch)." in scratch

@@ -162,7 +162,10 @@ def portable_settings(settings: dict[str, Any]) -> dict[str, Any]:
     means nothing where the file is published and downloaded (``run.json`` keeps the whole path)."""
     start = settings.get("init_from")
     if isinstance(start, str) and ("/" in start or "\\" in start):
-        settings = {**settings, "init_from": PureWindowsPath(start).name if "\\" in start else PurePosixPath(start).name}
+        path = PureWindowsPath(start) if "\\" in start else PurePosixPath(start)
+        # A run's own shipped model (``RUN/model.lstmc``) is named by its run, as the run folder would be.
+        name = path.parent.name if path.name == ck.MODEL_FILE and path.parent.name else path.name
+        settings = {**settings, "init_from": name}
     return settings
 
 
