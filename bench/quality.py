@@ -282,7 +282,7 @@ def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
     # this is high, the validation pieces differ from the training pieces (few pieces, a split by piece),
     # and part of the model's AUC is that difference, not the model's.
     pick = sorted(set(np.linspace(0, len(train) - 1, min(len(train), s.compositions)).round().astype(int).tolist()))
-    xt, gt = features([Music(train[i][0], train[i][1]) for i in pick], s, onsets)
+    xt, gt = features([Music(*train[i]) for i in pick], s, onsets)
     auc = {
         "train": two_sample_auc(xr, gr, xt, gt, repeats=s.repeats),
         "real_vs_real": float(np.mean(ok)) if ok else math.nan,

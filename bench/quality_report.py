@@ -38,34 +38,31 @@ SPLIT_GAP = 0.65
 
 def summary(results: list[dict[str, Any]]) -> list[str]:
     """How many rows meet each goal, and where the validation pieces differ from the training pieces."""
-    n = len(results)
     missed = [missed_goals(r) for r in results]
-    testable = [m for m in missed if not any(x.startswith("AUC n/a") for x in m)]
-    auc_met = [r["style"] for r, m in zip(results, missed, strict=True)
-               if "AUC" not in m and not any(x.startswith("AUC n/a") for x in m)]
+    testable = [(r, m) for r, m in zip(results, missed, strict=True) if not any(x.startswith("AUC n/a") for x in m)]
+    auc_met = [r["style"] for r, m in testable if "AUC" not in m]
     lines = [
-        f"**Goals met**, of {n} rows: bits per note {sum('bits' not in m for m in missed)}; AUC "
+        f"**Goals met**, of {len(results)} rows: bits per note {sum('bits' not in m for m in missed)}; AUC "
         f"{len(auc_met)} of the {len(testable)} with enough validation pieces ({', '.join(auc_met) or 'none'}); "
         f"melodic copying {sum('melodic' not in m for m in missed)}; same-pitch runs "
         f"{sum('same pitch' not in m for m in missed)}.",
     ]
-    apart = [(r["style"], r["auc"].get("train")) for r in results
-             if r["auc"].get("train") is not None and math.isfinite(r["auc"]["train"])
-             and r["auc"]["train"] >= SPLIT_GAP]
+    apart = [r for r in results
+             if r["auc"].get("train") is not None and math.isfinite(r["auc"]["train"]) and r["auc"]["train"] >= SPLIT_GAP]
     if apart:
+        named = ", ".join(f"{r['style']} {r['auc']['train']:.2f}" for r in apart)
         lines += [
             "",
             "**Where the held-out pieces differ from the learnt ones** (*AUC train* ≥ "
-            f"{SPLIT_GAP}): {', '.join(f'{s} {a:.2f}' for s, a in apart)}. There the style's own training pieces "
+            f"{SPLIT_GAP}): {named}. There the style's own training pieces "
             "are told from its validation pieces nearly as well as the AUC goal allows compositions to be, so a "
             "model that composes like the pieces it learnt from misses that goal by the split's difference. The",
             "features the two sets of real pieces differ in most (validation → training pieces' mean):",
             "",
         ]
-        by_style = {r["style"]: r for r in results}
-        for style, _ in apart:
-            gaps = by_style[style].get("gaps", {}).get("train") or []
-            lines.append(f"- {style}: " + "; ".join(
+        for r in apart:
+            gaps = r.get("gaps", {}).get("train") or []
+            lines.append(f"- {r['style']}: " + "; ".join(
                 f"`{g['name']}` {g['auc']:.2f} ({g['mean_a']:.2f} → {g['mean_b']:.2f})" for g in gaps[:3]))
     return lines
 
