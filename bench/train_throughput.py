@@ -10,7 +10,8 @@ settings from ``TrainSettings``:
 * ``notes``: the default recipe on the note encoding (every position of chunks of 256 tokens
   predicts the next token; ``--key-mode augment`` adds the per-chunk transposition);
 * ``pairs``: the same with two tokens per LSTM step (``--tokens-per-step 2``: 128 steps per chunk
-  of 256 tokens, each predicting the next two tokens); ``pairs-b128`` with 128 chunks per batch;
+  of 256 tokens, each predicting the next two tokens); ``pairs-b128`` with 128 chunks per batch,
+  ``pairs-b128-lr`` and ``pairs-b96-lr`` with 128 or 96 and Adam's learning rate scaled by the batch's root;
 * ``events``: the default recipe on the event encoding (the previous default, chunks of 100);
 * ``reference``: the seed's recipe (windows of 100 events, the last one predicted, scalar input).
 
@@ -39,6 +40,12 @@ RECIPES = {  # name -> TrainSettings overrides
     "notes": {"recipe": "default", "encoding": "notes"},
     "pairs": {"recipe": "default", "encoding": "notes", "tokens_per_step": 2},
     "pairs-b128": {"recipe": "default", "encoding": "notes", "tokens_per_step": 2, "batch_size": 128},
+    # Twice the batch with Adam's step scaled by sqrt(2) (the square-root rule for adaptive optimisers), and
+    # one and a half times the batch by sqrt(1.5): half the updates per token need larger ones.
+    "pairs-b128-lr": {"recipe": "default", "encoding": "notes", "tokens_per_step": 2, "batch_size": 128,
+                      "learning_rate": 2e-3 * 2 ** 0.5},
+    "pairs-b96-lr": {"recipe": "default", "encoding": "notes", "tokens_per_step": 2, "batch_size": 96,
+                     "learning_rate": 2e-3 * 1.5 ** 0.5},
     "events": {"recipe": "default", "encoding": "events"},
     "reference": {"recipe": "reference"},
 }
@@ -64,7 +71,7 @@ def worker(args: argparse.Namespace) -> dict:
     over = dict(RECIPES[args.recipe], lstm_units=args.lstm_units)
     if args.batch_size:
         over["batch_size"] = args.batch_size
-    if args.recipe in ("notes", "pairs", "pairs-b128"):
+    if args.recipe == "notes" or args.recipe.startswith("pairs"):
         over["key_mode"] = args.key_mode
     s = TrainSettings(**over)
     corpus = load_corpus(args.corpus, warn=lambda m: None)
@@ -185,18 +192,19 @@ def main() -> int:
     first = next(iter(results.values()))
     print(f"corpus {args.corpus}: LSTM {'/'.join(map(str, args.lstm_units))}, "
           f"{first['params'] / 1e6:.2f} M parameters ({first['recipe']})")
-    print(f"{'recipe':<10} {'encoding':<8} {'vocab':>6} {'batch':>12} {'steps':>6} {'seconds':>8} "
+    print(f"{'recipe':<14} {'encoding':<8} {'vocab':>6} {'batch':>12} {'steps':>6} {'seconds':>8} "
           f"{'targets/s':>10} {'notes/s':>9} {'val bits/note':>14} {'peak RSS':>9}")
     for x in results.values():
         unit = "chunks" if x["recipe"] != "reference" else "windows"
         bits = "-" if x.get("val_bits_per_note") is None else f"{x['val_bits_per_note']:.3f}"
-        print(f"{x['recipe']:<10} {x['encoding']:<8} {x['n_vocab']:>6} {str(x['batch_size']) + ' ' + unit:>12} "
+        print(f"{x['recipe']:<14} {x['encoding']:<8} {x['n_vocab']:>6} {str(x['batch_size']) + ' ' + unit:>12} "
               f"{x['steps']:>6} {x['seconds']:>8.1f} {x['targets_per_s']:>10.0f} {x['notes_per_s']:>9.0f} "
               f"{bits:>14} {x['peak_rss_mb']:>7.0f} MB")
-    if "pairs" in results and "notes" in results:
-        a, b = results["pairs"], results["notes"]
-        print(f"pairs / notes: {a['notes_per_s'] / b['notes_per_s']:.2f}x notes per second; validation bits per "
-              f"note after {args.seconds:g} s each: {a['val_bits_per_note']} against {b['val_bits_per_note']}")
+    b = results.get("notes")
+    for r, a in results.items():
+        if b is not None and r.startswith("pairs"):
+            print(f"{r} / notes: {a['notes_per_s'] / b['notes_per_s']:.2f}x notes per second; validation bits per "
+                  f"note after {args.seconds:g} s each: {a['val_bits_per_note']} against {b['val_bits_per_note']}")
     for r, ratio in summary.get("vs_reference", {}).items():
         if r != "reference":
             print(f"{r} / reference: {ratio['targets']:.1f}x targets per second, {ratio['notes']:.1f}x notes per second")

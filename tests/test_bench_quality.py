@@ -202,3 +202,25 @@ def test_pick_checkpoint_measures_each_candidate_and_ships_the_pick(corpus_dir, 
     card = scorecard_markdown(metrics, "run")
     assert "Measured against the style's held-out pieces" in card and f"| {pick['epoch']} |" in card
     assert f"Chosen by measurement: epoch **{pick['epoch']}**" in card
+
+
+def test_refresh_profile_adds_the_missing_rates_and_keeps_the_network(corpus_dir, tmp_path):
+    """bench/refresh_profile.py measures the harmony rates a published model lacks on its own training pieces,
+    checks the ones it has, and writes a copy that differs only in the profile; a second pass adds nothing."""
+    from lstm_composer_plugin.modelfile import load_model
+    from lstm_composer_plugin.music.grammar import HARMONY_RATES
+
+    model = _catalogue_model("haydn")  # small (6 training pieces), and more than one voice
+    tool = REPO / "bench" / "refresh_profile.py"
+    run = [sys.executable, str(tool), "--corpus", str(corpus_dir), "--out", str(tmp_path)]
+    proc = subprocess.run([*run, str(model)], capture_output=True, text=True, check=True)
+    assert "melody_clear" in proc.stdout and "melody_fits" in proc.stdout
+    before, after = load_model(model), load_model(tmp_path / model.name)
+    old = before.manifest.raw["encoding"]["profile"]["harmony"]
+    new = after.manifest.raw["encoding"]["profile"]["harmony"]
+    assert {k: new[k] for k in old} == old and set(new) <= set(HARMONY_RATES)
+    assert all(0.0 <= v <= 1.0 for v in new.values())
+    assert before.manifest.raw["arrays_sha256"] == after.manifest.raw["arrays_sha256"]
+    again = subprocess.run([*run, str(tmp_path / model.name)], capture_output=True, text=True, check=True)
+    assert "nothing (up to date)" in again.stdout
+    assert {"melody_clear", "melody_fits"} <= set(new)

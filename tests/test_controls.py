@@ -330,7 +330,7 @@ def test_the_profile_measures_harmony_and_composing_keeps_to_it(control_model):
     nm = NoteModel.from_model(model, control_model, net.n_vocab)
     style = nm.profile.harmony
     assert set(style) == {"melody_chord_tone", "lower_chord_tone", "lower_fits", "lower_clear", "melody_near",
-                          "lower_near", "melody_moves"}
+                          "lower_near", "melody_moves", "melody_clear", "melody_fits"}
     assert 0.4 < style["melody_chord_tone"] < 0.8 and style["lower_fits"] > 0.6  # chorales
 
     def rates(profile_harmony: dict) -> dict:
@@ -352,6 +352,14 @@ def test_the_profile_measures_harmony_and_composing_keeps_to_it(control_model):
     assert free["lower_clear"] < pulled["lower_clear"]
     assert free["melody_chord_tone"] < pulled["melody_chord_tone"]
     assert free["lower_fits"] < pulled["lower_fits"]
+    # The melody over held notes is kept to the style's rates by a controller: it acts only while the row's
+    # recent melody notes fall short, so a row already at the rate is left alone...
+    for name in ("melody_fits", "melody_clear"):
+        assert pulled[name] >= min(style[name], free[name]) - 0.08, name
+    # ...and one below it is raised toward it (a rate above what this network writes by itself).
+    target = min(0.99, free["melody_fits"] + 0.15)
+    raised = rates({"melody_fits": target})
+    assert raised["melody_fits"] > free["melody_fits"] + 0.05
 
 
 def test_repeated_melody_notes_are_kept_to_the_styles_share():

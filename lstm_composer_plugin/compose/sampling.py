@@ -37,6 +37,8 @@ from lstm_composer_plugin.music.tokens import SEP
 PENALTY_WINDOW = 16  # the repetition penalty looks at this many recent events
 PULL_ROUNDS = 4  # rounds of fitting the style's harmony and voice rates together
 MOVES_WINDOW = 24  # melody notes: the stretch over which the row's share of repeated notes is kept to the style's
+# The melody's rates over notes held from earlier onsets, kept to the style's by the same kind of controller.
+HELD_RATES = ("melody_fits", "melody_clear")
 
 
 @dataclass
@@ -243,6 +245,8 @@ class _NoteRow:
     n_pitches: int = 0
     # per melody note of the last MOVES_WINDOW: did it leave the note before it
     moved: deque[bool] = field(default_factory=lambda: deque(maxlen=MOVES_WINDOW))
+    # per melody note of the last MOVES_WINDOW written over held notes: did it have each of HELD_RATES
+    over_held: dict[str, deque[bool]] = field(default_factory=dict)
     last_melody: int | None = None
     # The current bar's notes, (step, pitch, duration), and the earlier ones still sounding into it:
     # what its controls are measured against (``_BarRetry``).
@@ -275,6 +279,12 @@ class _NoteRow:
             self.bar_density = tok - t.den0
         elif kind == "D" and g.phase == "p" and g.onset_pitches:
             self.bar_notes.append((g.now, g.onset_pitches[-1], t.encoding.durations[tok - t.d0]))
+        if kind == "P" and melody_next and self.harmony and any(k in self.harmony for k in HELD_RATES):
+            context = harmony_context(g, HELD_RATES)
+            for name in HELD_RATES:
+                if name in context and name in self.harmony:
+                    seen = self.over_held.setdefault(name, deque(maxlen=MOVES_WINDOW))
+                    seen.append(bool(context[name][tok - self.p0]))
         pitch = self.grammar.push(tok, kind)
         if pitch is not None and self.melody is not None:
             self.melody.push(pitch)
@@ -433,8 +443,9 @@ def _pull_toward_style(z: np.ndarray, row: _NoteRow) -> None:
     ok = np.isfinite(zp)
     if not ok.any():
         return
-    wanted = [(member, row.harmony[name]) for name, member in harmony_context(row.grammar).items()
-              if name in row.harmony and (name != "melody_moves" or _repeating_too_often(row))]
+    wanted = [(member, row.harmony[name]) for name, member in harmony_context(row.grammar, row.harmony).items()
+              if name in row.harmony and (name != "melody_moves" or _repeating_too_often(row))
+              and (name not in HELD_RATES or _below_style(row, name))]
     # One property's rescaling can undo another's: a few rounds of proportional fitting meet
     # them together where they can be met together (in practice the third round changes little).
     for _ in range(PULL_ROUNDS):
@@ -450,6 +461,15 @@ def _repeating_too_often(row: _NoteRow) -> bool:
     return len(row.moved) >= MOVES_WINDOW // 3 and float(np.mean(row.moved)) < row.harmony["melody_moves"]
 
 
+def _below_style(row: _NoteRow, name: str) -> bool:
+    """Whether the row's melody notes over held notes have had the property ``name`` (``HELD_RATES``) less often
+    than the style's, over the last ``MOVES_WINDOW`` of them. As with repeated notes, the pull acts only then:
+    a pull at every note leaves too few of the style's passing dissonances (bach, melody clear of a semitone:
+    0.89 of the chorales' sopranos, 0.77 unpulled, 0.91 pulled at every note)."""
+    seen = row.over_held.get(name)
+    return seen is not None and len(seen) >= MOVES_WINDOW // 3 and float(np.mean(seen)) < row.harmony[name]
+
+
 def _at_least(zp: np.ndarray, ok: np.ndarray, member: np.ndarray, rate: float) -> bool:
     """Make the probability share of ``member`` among the allowed pitch logits ``zp`` at least ``rate``;
     returns whether ``zp`` changed.
@@ -460,7 +480,7 @@ def _at_least(zp: np.ndarray, ok: np.ndarray, member: np.ndarray, rate: float) -
     rest = ~member & ok
     if not m.any() or not rest.any():
         return False
-    log_m, log_r = np.logaddexp.reduce(zp[m]), np.logaddexp.reduce(zp[rest])
+    log_m, log_r = _log_sum_exp(zp[m]), _log_sum_exp(zp[rest])
     total = np.logaddexp(log_m, log_r)
     rate = min(rate, 0.999)
     if log_m - total >= np.log(rate):
@@ -469,6 +489,15 @@ def _at_least(zp: np.ndarray, ok: np.ndarray, member: np.ndarray, rate: float) -
     zp[m] += np.log(rate) + total - log_m
     zp[rest] += np.log1p(-rate) + total - log_r
     return True
+
+
+def _log_sum_exp(x: np.ndarray) -> float:
+    """log(sum(exp(x))) of finite-or-minus-infinite logits, shifted by their maximum so that it neither
+    overflows nor loses the largest term (a few times faster than ``np.logaddexp.reduce``)."""
+    top = float(x.max())
+    if top == -np.inf:
+        return top
+    return top + float(np.log(np.exp(x - top).sum()))
 
 
 def _guard(z: np.ndarray, loop: int | None, copies: np.ndarray, stats: GuardStats, heat: float) -> float:

@@ -20,7 +20,7 @@ is the melody note (the first one at its position) for the melodic guards.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -234,7 +234,7 @@ class GrammarState:
 
 
 HARMONY_RATES = ("melody_chord_tone", "lower_chord_tone", "lower_fits", "lower_clear", "melody_near", "lower_near",
-                 "melody_moves")
+                 "melody_moves", "melody_clear", "melody_fits")
 NEAR = 4  # semitones: a step or a third, how far a voice moves from one onset to the next
 
 
@@ -252,15 +252,19 @@ def _pitch_axis(low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
     return pitches, pcs
 
 
-def harmony_context(state: GrammarState) -> dict[str, np.ndarray]:
+def harmony_context(state: GrammarState, names: Container[str] | None = None) -> dict[str, np.ndarray]:
     """For the pitch about to be written, each property a style's notes have at some rate
-    (``HARMONY_RATES``) as a mask over the pitches ``pitch_low..pitch_high``; a property that
-    does not apply here (no bar chord, nothing sounding, no earlier onset) is left out.
+    (``HARMONY_RATES``; only those in ``names`` if given: composing asks at every pitch) as a mask over
+    the pitches ``pitch_low..pitch_high``; a property that does not apply here (no bar chord, nothing
+    sounding, no earlier onset) is left out.
 
     * ``*_chord_tone``: tones of the bar's chord control (``melody_``: the first pitch at a
       position; ``lower_``: the ones under it);
-    * ``lower_fits``: pitches that keep everything sounding now within one triad or dominant seventh;
+    * ``lower_fits``: pitches that keep everything sounding now within one triad or dominant seventh
+      (``melody_fits``: the melody note against the notes held from earlier onsets);
       ``lower_clear``: pitches no semitone (nor major seventh, minor ninth) from anything sounding;
+      ``melody_clear``: the same for the melody note against the notes held from earlier onsets (a
+      passing tone over a held chord clashes at a style's own rate: bach's sopranos about one in nine);
     * ``*_near``: within ``NEAR`` semitones of the previous melody note (melody) or of a note of the
       previous onset (lower notes): voices that move by steps keep their registers;
     * ``melody_moves``: any pitch but the previous melody note's (how often a style's tunes leave a
@@ -268,21 +272,26 @@ def harmony_context(state: GrammarState) -> dict[str, np.ndarray]:
     """
     pitches, pcs = _pitch_axis(state.grammar.encoding.pitch_low, state.grammar.encoding.pitch_high)
     part = "lower" if state.onset_pitches else "melody"
+    names = HARMONY_RATES if names is None else names
     out: dict[str, np.ndarray] = {}
-    if state.bar_chord is not None and state.bar_chord != NO_CHORD:
+    if state.bar_chord is not None and state.bar_chord != NO_CHORD and f"{part}_chord_tone" in names:
         out[f"{part}_chord_tone"] = chord_tones(state.bar_chord)[pcs]
-    if part == "lower":
+    held = state.sounding() if f"{part}_fits" in names or f"{part}_clear" in names else []
+    if held or (part == "lower" and ("lower_fits" in names or "lower_clear" in names)):
         sounding = np.zeros(12, dtype=bool)
-        sounding[np.asarray(state.sounding(), dtype=np.int64) % 12] = True
-        fits = fitting_pitch_classes(sounding)
-        if fits.any():  # what sounds already fits no chord: nothing to keep
-            out["lower_fits"] = fits[pcs]
-        clash = sounding[_BELOW] | sounding[_ABOVE]  # a semitone above or below a sounding class
-        out["lower_clear"] = ~clash[pcs]
+        sounding[np.asarray(held, dtype=np.int64) % 12] = True
+        if f"{part}_fits" in names:
+            fits = fitting_pitch_classes(sounding)
+            if fits.any():  # what sounds already fits no chord: nothing to keep
+                out[f"{part}_fits"] = fits[pcs]
+        if f"{part}_clear" in names:
+            clash = sounding[_BELOW] | sounding[_ABOVE]  # a semitone above or below a sounding class
+            out[f"{part}_clear"] = ~clash[pcs]
     before = state.previous_onset[:1] if part == "melody" else state.previous_onset
     if before:
-        out[f"{part}_near"] = (np.abs(pitches[:, None] - np.asarray(before)[None, :]) <= NEAR).any(axis=1)
-        if part == "melody":
+        if f"{part}_near" in names:
+            out[f"{part}_near"] = (np.abs(pitches[:, None] - np.asarray(before)[None, :]) <= NEAR).any(axis=1)
+        if part == "melody" and "melody_moves" in names:
             out["melody_moves"] = pitches != before[0]
     return out
 
