@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,14 @@ CORPUS = Path(os.environ.get("LSTM_COMPOSER_TEST_CORPUS", REPO.parent / "shared"
 
 
 HAVE_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A test run started in the background (a shell's ``cmd &``) inherits SIGINT ignored, and would pass it on
+    ignored to every program a test starts: the Ctrl-C tests' subprocesses would never see their Ctrl-C. Catching
+    SIGINT again here, as an interactive start has it, lets the children start with it at its default."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

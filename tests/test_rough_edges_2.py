@@ -247,10 +247,7 @@ def _interrupt(argv: list[str], env: dict[str, str], cwd: Path, when) -> tuple[s
     """Start ``argv``, send SIGINT once ``when()`` holds; (the finished process, seconds it took to exit)."""
     import signal
 
-    # SIGINT at its default in the child, as a terminal's Ctrl-C finds it, even when the test run was started in
-    # the background (which would pass SIGINT on ignored).
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not when() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

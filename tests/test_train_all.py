@@ -277,12 +277,6 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a shell does to a command started with `&`
 
 
-def _default_sigint() -> None:
-    # A terminal's Ctrl-C reaches a command whose SIGINT is at its default, even when the test run itself was
-    # started in the background (and so would pass SIGINT on ignored).
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.tf
 @pytest.mark.parametrize("stop, start_ignoring_sigint", [(signal.SIGINT, False), (signal.SIGTERM, True)],
                          ids=["ctrl-c", "sigterm-in-background"])
@@ -297,7 +291,7 @@ def test_ctrl_c_stops_the_jobs_and_the_same_command_resumes_them(tmp_path, stop,
     proc = subprocess.Popen([sys.executable, "-m", "lstm_composer_plugin.cli", "train-all", *head, "--budget", "1h", *tail],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            preexec_fn=_ignore_sigint if start_ignoring_sigint else _default_sigint)
+                            preexec_fn=_ignore_sigint if start_ignoring_sigint else None)
     try:
         deadline = time.monotonic() + 240
         while ck.latest_checkpoint(out / "alpha") is None and time.monotonic() < deadline and proc.poll() is None:

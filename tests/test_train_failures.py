@@ -145,11 +145,8 @@ def test_train_report_without_pillow_says_so_before_writing(tmp_path):
 def _start(corpus: Path, out: Path, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "lstm_composer_plugin.cli", "train", str(corpus), "--style", "folk", "--out",
            str(out), "--epochs", "500", *TINY_CLI, *extra]
-    # SIGINT at its default in the child, as a terminal's Ctrl-C finds it, even when the test run was started in
-    # the background (which would pass SIGINT on ignored).
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def _wait_for(predicate, proc: subprocess.Popen, seconds: float = 600) -> None:
