@@ -3,7 +3,7 @@
 A rate added to the profile (``music.grammar.HARMONY_RATES``) reaches new models when
 they are trained; a model trained before it lacks it, and composing then does not keep to it. This reads the
 model's own training pieces (as its manifest lists them, from ``--corpus``), measures the harmony rates as
-training does (``music.profile.style_profile``'s call), checks that the rates the model already has come out the
+training does (``music.profile.style_harmony``), checks that the rates the model already has come out the
 same (so the pieces are the ones it was trained on), and writes the model file again with what was missing
 added (atomically; the network's arrays are untouched).
 
@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import load_split  # noqa: E402
 
 from lstm_composer_plugin.modelfile import load_model, save_model  # noqa: E402
-from lstm_composer_plugin.music.grammar import Grammar, harmony_rates  # noqa: E402
 from lstm_composer_plugin.music.notes import NoteEncoding, encode_piece  # noqa: E402
+from lstm_composer_plugin.music.profile import style_harmony  # noqa: E402
 
 TOLERANCE = 1e-4  # rates are stored rounded to 4 places
 
@@ -39,8 +39,7 @@ def refresh(path: Path, out: Path, corpus: Path) -> dict[str, object]:
         raise SystemExit(f"{path}: no harmony rates in its profile (not a model with bar controls)")
     enc = NoteEncoding.from_dict(record)
     train, _val = load_split(model.manifest.style or path.stem, model.manifest, corpus)
-    streams = [encode_piece(p, enc) for _, p in train]
-    rates = harmony_rates(streams, Grammar(enc, max_chord=128, allow_ts=True, max_empty_bars=1 << 30))
+    rates = style_harmony((encode_piece(p, enc) for _, p in train), enc)
     differ = {k: (v, rates.get(k)) for k, v in old.items() if abs(v - rates.get(k, -1.0)) > TOLERANCE}
     if differ:
         raise SystemExit(f"{path}: its rates measure differently on these pieces {differ}; not the pieces it was "

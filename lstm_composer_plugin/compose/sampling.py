@@ -458,7 +458,7 @@ def _repeating_too_often(row: _NoteRow) -> bool:
     """Whether the row's melody has struck its notes again more often than the style's tunes do, over its
     last ``MOVES_WINDOW`` notes. The pull away from the note just played acts only then: applied at every
     step, it would also cap the repeats a tune really wants and leave too few of them on average."""
-    return len(row.moved) >= MOVES_WINDOW // 3 and float(np.mean(row.moved)) < row.harmony["melody_moves"]
+    return _short_of(row.moved, row.harmony["melody_moves"])
 
 
 def _below_style(row: _NoteRow, name: str) -> bool:
@@ -467,7 +467,13 @@ def _below_style(row: _NoteRow, name: str) -> bool:
     a pull at every note leaves too few of the style's passing dissonances (bach, melody clear of a semitone:
     0.89 of the chorales' sopranos, 0.77 unpulled, 0.91 pulled at every note)."""
     seen = row.over_held.get(name)
-    return seen is not None and len(seen) >= MOVES_WINDOW // 3 and float(np.mean(seen)) < row.harmony[name]
+    return seen is not None and _short_of(seen, row.harmony[name])
+
+
+def _short_of(seen: deque[bool], rate: float) -> bool:
+    """The controllers' test: enough of the row's recent notes seen, and fewer of them with the property than
+    the style's ``rate``."""
+    return len(seen) >= MOVES_WINDOW // 3 and float(np.mean(seen)) < rate
 
 
 def _at_least(zp: np.ndarray, ok: np.ndarray, member: np.ndarray, rate: float) -> bool:

@@ -276,15 +276,18 @@ def harmony_context(state: GrammarState, names: Container[str] | None = None) ->
     out: dict[str, np.ndarray] = {}
     if state.bar_chord is not None and state.bar_chord != NO_CHORD and f"{part}_chord_tone" in names:
         out[f"{part}_chord_tone"] = chord_tones(state.bar_chord)[pcs]
-    held = state.sounding() if f"{part}_fits" in names or f"{part}_clear" in names else []
-    if held or (part == "lower" and ("lower_fits" in names or "lower_clear" in names)):
+    fits_wanted, clear_wanted = f"{part}_fits" in names, f"{part}_clear" in names
+    held = state.sounding() if fits_wanted or clear_wanted else []
+    # The melody is measured against what is held only where something is; a lower note always (the melody
+    # above it has joined what sounds).
+    if held or (part == "lower" and (fits_wanted or clear_wanted)):
         sounding = np.zeros(12, dtype=bool)
         sounding[np.asarray(held, dtype=np.int64) % 12] = True
-        if f"{part}_fits" in names:
+        if fits_wanted:
             fits = fitting_pitch_classes(sounding)
             if fits.any():  # what sounds already fits no chord: nothing to keep
                 out[f"{part}_fits"] = fits[pcs]
-        if f"{part}_clear" in names:
+        if clear_wanted:
             clash = sounding[_BELOW] | sounding[_ABOVE]  # a semitone above or below a sounding class
             out[f"{part}_clear"] = ~clash[pcs]
     before = state.previous_onset[:1] if part == "melody" else state.previous_onset

@@ -8,7 +8,7 @@ same-pitch and melodic copy limits, velocity, tempo, first positions).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,10 +148,14 @@ def style_profile(
         first_positions=dict(sorted(firsts.items())),
         registers={t: round(float(np.mean(v)), 2) for t, v in sorted(pitches.items())},
         metres=dict(sorted(metres.items())),
-        harmony=harmony_rates((encode_piece(p, enc) for p in pieces), Grammar(enc, max_chord=128, allow_ts=True,
-                                                                             max_empty_bars=1 << 30))
-        if enc.controls else {},
+        harmony=style_harmony((encode_piece(p, enc) for p in pieces), enc) if enc.controls else {},
     )
+
+
+def style_harmony(streams: Iterable[Sequence[int]], enc: NoteEncoding) -> dict[str, float]:
+    """A style's harmony rates (``grammar.harmony_rates``) from its pieces' token streams, read by a grammar
+    that takes the pieces as written (any chord size, metre changes, empty bars)."""
+    return harmony_rates(streams, Grammar(enc, max_chord=128, allow_ts=True, max_empty_bars=1 << 30))
 
 
 def _metre(text: str) -> tuple[int, int]:
