@@ -34,7 +34,14 @@ from model_store.testing import StoreServer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CATALOGUE = REPO / "catalogue"
-SCREENSHOT = REPO / "docs" / "web.png"
+
+
+def screenshot_path(name: str, tmp_path: Path) -> Path:
+    """Where a test's screenshot goes: docs/ (the pictures the docs show) when LSTM_COMPOSER_SCREENSHOTS=1,
+    else the test's own folder, so that a test run leaves the checkout as it found it."""
+    return (REPO / "docs" if os.environ.get("LSTM_COMPOSER_SCREENSHOTS") == "1" else tmp_path) / name
+
+
 CHROMIUM = next(
     (p for p in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser"))
      if p and Path(p).is_file()),
@@ -404,7 +411,9 @@ def test_compose_in_the_browser_plays_and_downloads(served, browser, tmp_path):
     assert saved.suffix == ".mid"
     piece = read_midi(saved)
     assert len(piece.notes) > 10
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    shot = screenshot_path("web.png", tmp_path)
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
     assert not errors, errors
     page.close()
 

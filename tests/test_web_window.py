@@ -4,7 +4,8 @@ The same server as ``test_web.py`` (``voc-host serve`` in a subprocess, a fresh 
 loopback) and Debian's Chromium through Playwright: the score engraved in the page, the instrument, key
 and metre from the form, a primer uploaded to continue; a style trained from five uploaded corpus files
 with its curve drawn as it comes, installed and composed with; a run cancelled and resumed. The
-screenshots in docs/ are taken here.
+screenshots in docs/ are taken here, written there when LSTM_COMPOSER_SCREENSHOTS=1 (else into the test's
+folder, so a test run leaves the checkout clean).
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ pytest.importorskip("starlette", reason="the web extra is not installed")
 pytest.importorskip("uvicorn", reason="the web extra is not installed")
 
 from lstm_composer_plugin.music.midi import read_midi  # noqa: E402
-from tests.test_web import _json, browser, catalogue_url, served  # noqa: E402, F401 (fixtures)
+from tests.test_web import _json, browser, catalogue_url, screenshot_path, served  # noqa: E402, F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs"
 CORPUS = REPO.parent / "shared" / "corpus"
 
 
@@ -148,7 +148,9 @@ def test_the_score_view_shows_the_composition_as_notation(served, browser, tmp_p
     assert svg["staves"] > 0 and svg["lines"] >= 5 * svg["staves"], svg
     assert svg["heads"] == heads == svg["said"], svg
     assert len(notes) <= svg["heads"] <= len(notes) + len(re.findall(r'<tie type="stop"\s*/>', xml.read_text()))
-    page.locator("#result-card").screenshot(path=str(DOCS / "score-view.png"))
+    shot = screenshot_path("score-view.png", tmp_path)
+    page.locator("#result-card").screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
     assert not errors, errors
     page.close()
 
@@ -182,7 +184,7 @@ def _points(page) -> int:
 
 
 @pytest.mark.tf
-def test_train_a_style_in_the_page_watch_its_curve_and_compose_with_it(served, browser):
+def test_train_a_style_in_the_page_watch_its_curve_and_compose_with_it(served, browser, tmp_path):
     files = corpus_files("bach", 5)
     page = browser.new_page(viewport={"width": 1200, "height": 1400})
     errors: list[str] = []
@@ -209,7 +211,9 @@ def test_train_a_style_in_the_page_watch_its_curve_and_compose_with_it(served, b
     assert page.inner_text("#train-status") == "done: five_chorales is installed", page.inner_text("#train-error")
     paths = page.eval_on_selector_all("#train-chart path", "ps => ps.map(p => p.getAttribute('d'))")
     assert all(d and d.count("L") >= 2 for d in paths), paths  # loss and validation loss, 3+ epochs each
-    page.screenshot(path=str(DOCS / "train-view.png"), full_page=True)
+    shot = screenshot_path("train-view.png", tmp_path)
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
     # The style is in the drop-down, selected, and composes.
     assert page.input_value("#style") == "five_chorales"
     page.select_option("#length-unit", "length")
