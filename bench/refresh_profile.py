@@ -1,13 +1,14 @@
 """Measure what a published model's style profile lacks with the current code (a maintainer's tool).
 
-A rate added to the profile (``music.grammar.HARMONY_RATES``) reaches new models when
-they are trained; a model trained before it lacks it, and composing then does not keep to it. This reads the
-model's own training pieces (as its manifest lists them, from ``--corpus``), measures the harmony rates as
-training does (``music.profile.style_harmony``), checks that the rates the model already has come out the
-same (so the pieces are the ones it was trained on), and writes the model file again with what was missing
-added (atomically; the network's arrays are untouched).
+A rate added to the profile (``music.grammar.HARMONY_RATES``, or the clashes per bar of
+``music.profile.bar_clash_profile`` with the model's own, ``compose.note_composer.own_clashes``) reaches new models when they are trained; a model trained before it lacks
+it, and composing then does not keep to it. This reads the model's own training pieces (as its manifest lists
+them, from ``--corpus``), measures the harmony rates as training does (``music.profile.style_harmony``),
+checks that the rates the model already has come out the same (so the pieces are the ones it was trained on),
+and writes the model file again with what was missing added (atomically; the network's arrays are untouched).
 
     python bench/refresh_profile.py catalogue/models/*.lstmc [--out FOLDER] [--corpus ../shared/corpus]
+                                    [--only clashes]
 """
 
 from __future__ import annotations
@@ -21,15 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality import load_split  # noqa: E402
 
+from lstm_composer_plugin.compose.engine import NumpyNetwork  # noqa: E402
+from lstm_composer_plugin.compose.note_composer import NoteModel, own_clashes  # noqa: E402
 from lstm_composer_plugin.modelfile import load_model, save_model  # noqa: E402
 from lstm_composer_plugin.music.notes import NoteEncoding, encode_piece  # noqa: E402
-from lstm_composer_plugin.music.profile import style_harmony  # noqa: E402
+from lstm_composer_plugin.music.profile import bar_clash_profile, style_harmony  # noqa: E402
 
 TOLERANCE = 1e-4  # rates are stored rounded to 4 places
 
 
-def refresh(path: Path, out: Path, corpus: Path) -> dict[str, object]:
-    """What was added to ``path``'s profile, written to ``out`` (may be ``path``)."""
+def refresh(path: Path, out: Path, corpus: Path, only: set[str] | None = None) -> dict[str, object]:
+    """What was added to ``path``'s profile, written to ``out`` (may be ``path``): every missing harmony
+    rate and the clashes per bar (``music.profile.bar_clash_profile``), or only those named in ``only``."""
     model = load_model(path)
     raw = dict(model.manifest.raw)
     record = dict(raw.get("encoding") or {})
@@ -44,8 +48,15 @@ def refresh(path: Path, out: Path, corpus: Path) -> dict[str, object]:
     if differ:
         raise SystemExit(f"{path}: its rates measure differently on these pieces {differ}; not the pieces it was "
                          "trained on (another corpus?), so nothing was written")
-    added: dict[str, object] = {k: v for k, v in rates.items() if k not in old}
+    wanted = (lambda name: only is None or name in only)  # noqa: E731
+    added: dict[str, object] = {k: v for k, v in rates.items() if k not in old and wanted(k)}
     profile["harmony"] = {**old, **added}
+    if not profile.get("clashes") and wanted("clashes"):
+        clashes = bar_clash_profile((encode_piece(p, enc) for _, p in train), enc)
+        net = NumpyNetwork.from_model(model)
+        own = own_clashes(net, NoteModel.from_model(model, path, net.n_vocab))
+        profile["clashes"] = {**clashes, **({"model": own} if own is not None else {})}
+        added["clashes"] = profile["clashes"]
     if added:
         record["profile"] = profile
         raw["encoding"] = record
@@ -60,12 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
     ap.add_argument("--out", type=Path, help="write the refreshed files here (default: in place)")
+    ap.add_argument("--only", help="add only these, comma-separated (harmony rate names, 'clashes'); default: all")
     args = ap.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else None
     for path in args.models:
         out = args.out / path.name if args.out else path
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
-        added = refresh(path, out, args.corpus)
+        added = refresh(path, out, args.corpus, only)
         print(f"{out}: added {', '.join(added) or 'nothing (up to date)'}")
     return 0
 

@@ -62,6 +62,10 @@ def test_quality_bench_measures_one_catalogue_model(corpus_dir, tmp_path):
     kept = r["bars_kept"]
     assert kept["bars"] > 20 and kept["density_kept"] >= 0.9 and 0.0 <= kept["chord_root_kept"] <= 1.0
     assert set(r["goal_features"]) == {"density", "triadic", "interval_class[1]", "interval[0]"}
+    # Each beside the mean of all the style's training pieces (children: about 1.6 onsets per beat).
+    density = r["goal_features"]["density"]
+    assert set(density) == {"real", "model", "train"} and 0.5 < density["train"] < 4.0
+    assert f"[train {density['train']:.3f}," in out.read_text()
     text = out.read_text()
     assert f"| children | {model.stem}" in text and "`pc[0]`" in text and "python bench/quality.py" in text
     assert "**Goals met**, of 1 rows" in text and "| AUC train |" in text
@@ -205,8 +209,9 @@ def test_pick_checkpoint_measures_each_candidate_and_ships_the_pick(corpus_dir, 
 
 
 def test_refresh_profile_adds_the_missing_rates_and_keeps_the_network(corpus_dir, tmp_path):
-    """bench/refresh_profile.py measures the harmony rates a published model lacks on its own training pieces,
-    checks the ones it has, and writes a copy that differs only in the profile; a second pass adds nothing."""
+    """bench/refresh_profile.py measures the harmony rates (and the clashes per bar) a published model lacks on
+    its own training pieces, checks the ones it has, and writes a copy that differs only in the profile; a
+    second pass adds nothing; ``--only`` adds only what it names."""
     from lstm_composer_plugin.modelfile import load_model
     from lstm_composer_plugin.music.grammar import HARMONY_RATES
 
@@ -224,3 +229,11 @@ def test_refresh_profile_adds_the_missing_rates_and_keeps_the_network(corpus_dir
     again = subprocess.run([*run, str(tmp_path / model.name)], capture_output=True, text=True, check=True)
     assert "nothing (up to date)" in again.stdout
     assert {"melody_clear", "melody_fits"} <= set(new)
+    clashes = after.manifest.raw["encoding"]["profile"]["clashes"]
+    assert set(clashes) == {"mean", "limit", "model"} and clashes["limit"] >= 1 and clashes["model"] >= 0
+    # --only adds just what it names: the clashes per bar, the harmony rates as they were.
+    only = subprocess.run([*run[:-1], str(tmp_path / "only"), "--only", "clashes", str(model)],
+                          capture_output=True, text=True, check=True)
+    assert "added clashes" in only.stdout
+    profile = load_model(tmp_path / "only" / model.name).manifest.raw["encoding"]["profile"]
+    assert profile["harmony"] == old and profile["clashes"] == clashes

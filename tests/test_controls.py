@@ -19,6 +19,7 @@ from lstm_composer_plugin.music.controls import (
     N_DENSITY,
     NO_CHORD,
     ControlPlan,
+    bar_clashes,
     chord_index,
     chord_name,
     chord_root,
@@ -38,6 +39,7 @@ from lstm_composer_plugin.music.notes import (
     count_notes,
     decode_tokens,
     encode_piece,
+    read_bars,
     round_trip,
     token_table,
     transpose_tokens,
@@ -280,7 +282,7 @@ def test_bars_that_miss_their_controls_are_drawn_again(control_model):
     def takes(retries: int) -> list:
         out, primer = compose_notes(
             net, nm, options=ComposeOptions(length=300), settings=SamplingSettings(), seed=5, variations=3,
-            bpm=100.0, primer_piece=None, guard_overrides={"bar_retries": retries},
+            bpm=100.0, primer_piece=None, guard_overrides={"bar_retries": retries, "clashes": None},
         )
         for take, ts in zip(out, primer.time_signatures, strict=True):
             assert take.report["bar_controls"] == bar_report(take.tokens, CTL, ts)
@@ -295,6 +297,77 @@ def test_bars_that_miss_their_controls_are_drawn_again(control_model):
     assert kept(retried) >= kept(plain) + 0.15, (kept(plain), kept(retried))
     assert all(t.report["bar_controls"]["density_kept"] >= 0.9 for t in retried)
     assert [t.tokens for t in takes(4)] == [t.tokens for t in retried]
+
+
+def test_semitone_clashes_are_counted_among_the_notes_sounding_at_each_onset():
+    """A bar's clashes: pairs a semitone apart in pitch class (a minor ninth, a major seventh too), at each
+    onset of the bar, among the notes sounding there, earlier bars' held notes included."""
+    assert bar_clashes([(0, {60: 12, 61: 12})]) == 1
+    assert bar_clashes([(0, {60: 12, 71: 12, 73: 12})]) == 2  # C-B a major seventh, C-C# a minor ninth
+    assert bar_clashes([(0, {60: 12, 72: 12, 64: 12})]) == 0
+    # B held from the bar before clashes with the C struck under it, and is gone by step 6.
+    assert bar_clashes([(0, {60: 6}), (6, {61: 6})], held=[(-6, 59, 12)]) == 1
+    # A note of the bar still sounding when a clashing one is struck counts at that onset only.
+    assert bar_clashes([(0, {60: 12}), (6, {61: 6}), (9, {64: 3})]) == 2
+
+
+def test_the_style_profile_says_how_its_bars_clash():
+    """``bar_clash_profile``: the chorales' mean semitone clashes per bar, and the limit, the fewest clashes
+    that at most ``CLASH_TAIL`` of their bars reach (one fewer is reached by more)."""
+    from lstm_composer_plugin.music.profile import CLASH_TAIL, bar_clash_profile
+
+    streams = [encode_piece(p, CTL) for p in _pieces("bach", 30)]
+    got = bar_clash_profile(streams, CTL)
+    counts = np.array([bar_clashes(b["inside"], b["held"]) for t in streams for b in read_bars(t, CTL) if b["inside"]])
+    assert got["mean"] == pytest.approx(counts.mean(), abs=1e-4) and 0.1 < got["mean"] < 2.0
+    k = int(got["limit"])
+    assert (counts >= k).mean() <= CLASH_TAIL < (counts >= k - 1).mean() and k >= 2  # chorales do clash
+    assert bar_clash_profile([], CTL) == {}
+
+
+def test_a_model_that_clashes_more_than_its_style_has_its_clashing_bars_drawn_again():
+    """The bundled chorale model writes about 1.5 times the chorales' semitone clashes per bar
+    (``own_clashes``, what shipping a model stores in its profile). With the style's figures in the profile,
+    a bar at the style's limit is drawn again (within the bar retries) while its row has clashed more per
+    bar than the style: the compositions come down toward the chorales' mean, and the same seed still gives
+    the same tokens. A model near its style's mean (below ``CLASH_EXCESS`` times it) is left alone."""
+    from dataclasses import replace
+
+    from lstm_composer_plugin.compose.engine import NumpyNetwork
+    from lstm_composer_plugin.compose.note_composer import CLASH_EXCESS, NoteModel, compose_notes, own_clashes
+    from lstm_composer_plugin.compose.sampling import SamplingSettings
+    from lstm_composer_plugin.modelfile import load_model
+    from lstm_composer_plugin.models import bundled_models
+    from lstm_composer_plugin.music.profile import bar_clash_profile
+
+    path = bundled_models()["bach"]
+    model = load_model(path)
+    net = NumpyNetwork.from_model(model)
+    nm = NoteModel.from_model(model, path, net.n_vocab)
+    # The chorales it learnt from, as training measures them (the figures its profile holds).
+    streams = np.split(model.arrays["corpus.tokens"], model.arrays["corpus.offsets"][1:-1])
+    style = bar_clash_profile(streams, nm.encoding)
+    own = own_clashes(net, nm)
+    assert own > CLASH_EXCESS * style["mean"], (own, style)
+    assert {k: v for k, v in nm.profile.clashes.items() if k != "model"} in ({}, style)
+
+    def per_bar(clashes: dict) -> tuple[float, list]:
+        m = NoteModel(nm.encoding, replace(nm.profile, clashes=clashes), nm.melody)
+        takes, primer = compose_notes(
+            net, m, options=ComposeOptions(length=300), settings=SamplingSettings(), seed=1, variations=10,
+            bpm=100.0, primer_piece=None, guard_overrides={},
+        )
+        counts = [bar_clashes(b["inside"], b["held"])
+                  for t, ts in zip(takes, primer.time_signatures, strict=True)
+                  for b in read_bars(t.tokens, nm.encoding, ts) if b["inside"]]
+        return float(np.mean(counts)), [t.tokens for t in takes]
+
+    on, tokens = per_bar({**style, "model": own})
+    off, off_tokens = per_bar({})
+    assert on < style["mean"] * 1.15 and on < off * 0.85, (on, off, style)
+    assert per_bar({**style, "model": own})[1] == tokens
+    # Near its style's mean, nothing is drawn again: the same notes as with no clash figures at all.
+    assert per_bar({**style, "model": style["mean"] * 1.1})[1] == off_tokens
 
 
 def test_same_seed_same_bytes_with_controls_and_a_plan(control_model, tmp_path):

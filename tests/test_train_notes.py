@@ -139,6 +139,11 @@ def test_a_note_model_trains_validates_in_bits_per_note_and_exports_what_compose
     profile = m["encoding"]["profile"]
     assert {"keys", "time_signature", "max_chord", "same_pitch_limit", "melodic_copy_limit"} <= set(profile)
     assert sum(profile["keys"].values()) == len(m["corpus"]["train_pieces"])
+    # The chorales' semitone clashes per bar, and the shipped model's own beside them (measured on compositions
+    # when it was shipped); the checkpoint it was shipped from has only the style's.
+    assert set(profile["clashes"]) == {"mean", "limit", "model"} and profile["clashes"]["model"] >= 0
+    chosen = load_model(out / "checkpoints" / f"epoch_{m['epoch']:04d}" / "model.lstmc")
+    assert set(chosen.manifest["encoding"]["profile"]["clashes"]) == {"mean", "limit"}
     assert {"melody.intervals", "melody.offsets", "corpus.tokens", "corpus.offsets"} <= set(mf.arrays)
     assert len(mf.arrays["melody.offsets"]) == len(m["corpus"]["train_pieces"]) + 1
     assert m["quality"]["val_bits_per_note"] is not None

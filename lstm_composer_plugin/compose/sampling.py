@@ -29,7 +29,7 @@ from lstm_composer_plugin.compose.guards import (
     MelodyGuardState,
 )
 from lstm_composer_plugin.errors import UsageError
-from lstm_composer_plugin.music.controls import NO_CHORD, bar_controls, chord_root
+from lstm_composer_plugin.music.controls import NO_CHORD, bar_clashes, bar_controls, chord_root
 from lstm_composer_plugin.music.grammar import Grammar, GrammarState, harmony_context
 from lstm_composer_plugin.music.notes import BAR, TokenTable, token_table
 from lstm_composer_plugin.music.tokens import SEP
@@ -110,6 +110,7 @@ def sample(
     until_notes: int | None = None,
     harmony: dict[str, float] | None = None,
     bar_retries: int = 0,
+    clashes: tuple[float, int] | None = None,
 ) -> list[Sample]:
     """Sample ``batch`` sequences of at most ``n_events`` tokens each.
 
@@ -133,6 +134,9 @@ def sample(
     ``bar_retries`` (models with bar controls): a bar whose notes miss its density class or its chord
     root is drawn again from the bar line, up to this many more times; the first that keeps both
     stands, else the last drawn (the network's own bars, filtered, rather than pulled toward the plan).
+    ``clashes`` (the style's mean semitone clashes per bar, and the limit few of its bars reach): with
+    ``bar_retries``, a bar with at least the limit is drawn again too while the row has clashed more per
+    bar than the style (for models that clash more than their style, ``note_composer.CLASH_EXCESS``).
     """
     settings = settings or SamplingSettings()
     settings.validate()
@@ -150,7 +154,8 @@ def sample(
 
     rngs = [np.random.default_rng([int(seed), row]) for row in range(batch)]
     guard_states = [GuardState(guards) for _ in range(batch)] if guards is not None else None
-    rows = [_NoteRow.start(grammar, melody_guards, harmony) for _ in range(batch)] if grammar is not None else None
+    rows = ([_NoteRow.start(grammar, melody_guards, harmony, clashes) for _ in range(batch)]
+            if grammar is not None else None)
     history: list[list[int]] = [[] for _ in range(batch)]  # music since the last separator
     for row in range(batch):
         for t in primer[row].tolist():
@@ -254,16 +259,21 @@ class _NoteRow:
     carried: list[tuple[int, int, int]] = field(default_factory=list)
     bar_density: int | None = None
     table: TokenTable | None = field(default=None, repr=False)
+    # The style's semitone clashes per bar (mean, limit), and the row's over its finished bars.
+    clash_style: tuple[float, int] | None = None
+    clash_count: int = 0
+    clash_bars: int = 0
 
     @classmethod
     def start(cls, grammar: Grammar, guards: MelodyGuards | None,
-              harmony: dict[str, float] | None = None) -> _NoteRow:
+              harmony: dict[str, float] | None = None, clashes: tuple[float, int] | None = None) -> _NoteRow:
         state = grammar.start()
         enc = grammar.encoding
         table = token_table(enc)
         n_pitches = enc.pitch_high - enc.pitch_low + 1
         melody = MelodyGuardState(guards, table.p0, enc.pitch_low, n_pitches) if guards else None
-        return cls(state, melody, harmony if harmony and enc.controls else None, table.p0, n_pitches, table=table)
+        return cls(state, melody, harmony if harmony and enc.controls else None, table.p0, n_pitches, table=table,
+                   clash_style=clashes if enc.controls else None)
 
     def push(self, tok: int) -> None:
         if tok == SEP and self.melody is not None:
@@ -272,6 +282,9 @@ class _NoteRow:
         g, t = self.grammar, self.table
         kind = t.kind_of(tok) if 0 <= tok < t.size else "?"
         if kind == "BAR":
+            if self.clash_style is not None and self.bar_notes:
+                self.clash_count += bar_clashes(*self._bar_onsets())
+                self.clash_bars += 1
             start = g.bar_start + g.bar_len if g.bar_start is not None else 0
             self.carried = [n for n in self.carried + self.bar_notes if n[0] + n[2] > start]
             self.bar_notes, self.bar_density = [], None
@@ -293,19 +306,32 @@ class _NoteRow:
                 self.moved.append(pitch != self.last_melody)
             self.last_melody = pitch
 
-    def bar_kept(self) -> bool:
-        """Whether the bar written so far keeps its density class and its chord's root (a bar without
-        controls or without notes keeps them trivially)."""
-        g = self.grammar
-        if self.bar_density is None or g.bar_start is None or not self.bar_notes:
-            return True
+    def _bar_onsets(self) -> tuple[list[tuple[int, dict[int, int]]], list[tuple[int, int, int]]]:
+        """The current bar's onsets (step, {pitch: duration}) and the earlier notes sounding into it."""
         onsets: dict[int, dict[int, int]] = {}
         for step, pitch, dur in self.bar_notes:
             onsets.setdefault(step, {})[pitch] = dur
-        got = bar_controls(sorted(onsets.items()), g.bar_start, g.bar_len, g.grammar.encoding.grid,
-                           [n for n in self.carried if n[0] + n[2] > g.bar_start])
+        start = self.grammar.bar_start or 0
+        return sorted(onsets.items()), [n for n in self.carried if n[0] + n[2] > start]
+
+    def bar_kept(self) -> bool:
+        """Whether the bar written so far keeps its density class and its chord's root (a bar without
+        controls or without notes keeps them trivially), and, with the style's clashes, is not a bar at
+        their limit in a row that has clashed more per bar than the style."""
+        g = self.grammar
+        if self.bar_density is None or g.bar_start is None or not self.bar_notes:
+            return True
+        onsets, held = self._bar_onsets()
+        got = bar_controls(onsets, g.bar_start, g.bar_len, g.grammar.encoding.grid, held)
         chord = g.bar_chord if g.bar_chord is not None else NO_CHORD
-        return got.density == self.bar_density and chord_root(got.chord) == chord_root(chord)
+        if got.density != self.bar_density or chord_root(got.chord) != chord_root(chord):
+            return False
+        if self.clash_style is not None:
+            mean, limit = self.clash_style
+            n = bar_clashes(onsets, held)
+            if n >= limit and (self.clash_count + n) / (self.clash_bars + 1) > mean:
+                return False
+        return True
 
     def finished(self, until_notes: int | None, until_steps: int | None) -> bool:
         g = self.grammar

@@ -187,6 +187,17 @@ def bar_controls(
     )
 
 
+def bar_clashes(onsets: Sequence[tuple[int, dict[int, int]]], held: Sequence[tuple[int, int, int]] = ()) -> int:
+    """Semitone clashes in one bar: at each of its onsets, the pairs of sounding notes a semitone (or
+    a major seventh, a ninth...) apart, summed; the same ``onsets`` and ``held`` as :func:`bar_controls`."""
+    notes = [*held, *((step, p, d) for step, chord in onsets for p, d in chord.items())]
+    clashes = 0
+    for step, _chord in onsets:
+        pcs = [p % 12 for s, p, d in notes if s <= step < s + max(1, d)]
+        clashes += sum((a - b) % 12 in (1, 11) for i, a in enumerate(pcs) for b in pcs[i + 1:])
+    return clashes
+
+
 # -- the user's plan -------------------------------------------------------------------------------
 
 _NUMERALS = {"i": 0, "ii": 2, "iii": 4, "iv": 5, "v": 7, "vi": 9, "vii": 11}
@@ -269,6 +280,7 @@ __all__ = [
     "TEXTURES",
     "BarControls",
     "ControlPlan",
+    "bar_clashes",
     "bar_controls",
     "chord_index",
     "chord_name",

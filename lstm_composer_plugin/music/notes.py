@@ -235,10 +235,11 @@ def decode_tokens(
     return notes
 
 
-def bar_report(tokens: Iterable[int], enc: NoteEncoding, time_signature: tuple[int, int] = (4, 4)) -> dict[str, Any]:
-    """How well each bar kept the controls written in front of it: the share of bars whose measured
-    density class, chord root and texture equal their ``DEN``/``CH``/``TEX`` tokens (bars with
-    notes only), and the onsets per quarter note over those bars."""
+def read_bars(tokens: Iterable[int], enc: NoteEncoding,
+              time_signature: tuple[int, int] = (4, 4)) -> list[dict[str, Any]]:
+    """The bars of a token stream as written: per bar its ``start`` and ``len`` (grid steps), its
+    ``inside`` onsets (step, {pitch: duration}), the ``held`` notes (onset step, pitch, duration)
+    of earlier bars still sounding into it, and the ``DEN``/``CH``/``TEX`` indices written in front."""
     t = token_table(enc)
     bar_len = next_len = t.bar_steps(fold_time_signature(time_signature, enc))
     bars: list[dict[str, Any]] = []
@@ -266,16 +267,25 @@ def bar_report(tokens: Iterable[int], enc: NoteEncoding, time_signature: tuple[i
         elif kind == "D" and pitch is not None:
             bar["onsets"][start + pos][pitch] = enc.durations[tok - t.d0]
             pitch = None
-    counts = {"DEN": 0, "CH": 0, "TEX": 0}
-    measured = onsets = quarters = 0
     sounding: list[tuple[int, int, int]] = []
     for b in bars:
-        inside = sorted((k, v) for k, v in b["onsets"].items() if v)
-        held = [n for n in sounding if n[0] + n[2] > b["start"]]
-        sounding = held + [(k, p, d) for k, v in inside for p, d in v.items()]
+        b["inside"] = sorted((k, v) for k, v in b.pop("onsets").items() if v)
+        b["held"] = [n for n in sounding if n[0] + n[2] > b["start"]]
+        sounding = b["held"] + [(k, p, d) for k, v in b["inside"] for p, d in v.items()]
+    return bars
+
+
+def bar_report(tokens: Iterable[int], enc: NoteEncoding, time_signature: tuple[int, int] = (4, 4)) -> dict[str, Any]:
+    """How well each bar kept the controls written in front of it: the share of bars whose measured
+    density class, chord root and texture equal their ``DEN``/``CH``/``TEX`` tokens (bars with
+    notes only), and the onsets per quarter note over those bars."""
+    counts = {"DEN": 0, "CH": 0, "TEX": 0}
+    measured = onsets = quarters = 0
+    for b in read_bars(tokens, enc, time_signature):
+        inside = b["inside"]
         if not inside or "DEN" not in b:
             continue
-        got = bar_controls(inside, b["start"], b["len"], enc.grid, held)
+        got = bar_controls(inside, b["start"], b["len"], enc.grid, b["held"])
         measured += 1
         onsets += len(inside)
         quarters += b["len"] / enc.grid
@@ -442,6 +452,7 @@ __all__ = [
     "opening_tokens",
     "partial_bar",
     "piece_shift",
+    "read_bars",
     "round_trip",
     "token_table",
     "tokenize_note_pieces",

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lstm_composer_plugin.music.controls import bar_clashes
 from lstm_composer_plugin.music.grammar import Grammar, harmony_rates
 from lstm_composer_plugin.music.keys import key_name, piece_key
 from lstm_composer_plugin.music.melody import (
@@ -28,9 +29,11 @@ from lstm_composer_plugin.music.notes import (
     encode_piece,
     fold_time_signature,
     onsets_of,
+    read_bars,
 )
 
 CHORD_PERCENTILE = 99  # one stray cluster must not license thick chords everywhere
+CLASH_TAIL = 0.15  # a bar with as many semitone clashes as this share of the style's bars reach is "clashing"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,12 @@ class StyleProfile:
     # How the notes sit in their harmony (``grammar.harmony_rates``), for models with bar
     # controls: composing pulls the network toward them where it falls short. Empty otherwise.
     harmony: dict[str, float] = field(default_factory=dict)
+    # Semitone clashes per bar, for models with bar controls: the pieces' "mean" and the "limit" few of
+    # their bars reach (``bar_clash_profile``), and the "model"'s own mean, measured on compositions when
+    # the model is shipped (``compose.note_composer.own_clashes``). Where the model clashes well above its
+    # style, composing draws a bar at the limit again while the composition clashes more than the style.
+    # Empty in older models.
+    clashes: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +78,7 @@ class StyleProfile:
             "registers": {str(k): v for k, v in sorted(self.registers.items())},
             "metres": {f"{n}/{d}": c for (n, d), c in sorted(self.metres.items())},
             **({"harmony": dict(self.harmony)} if self.harmony else {}),
+            **({"clashes": dict(self.clashes)} if self.clashes else {}),
         }
 
     @classmethod
@@ -86,6 +96,7 @@ class StyleProfile:
             registers={int(k): float(v) for k, v in (d.get("registers") or {}).items()},
             metres={_metre(k): int(v) for k, v in (d.get("metres") or {}).items()},
             harmony={str(k): float(v) for k, v in (d.get("harmony") or {}).items()},
+            clashes={str(k): float(v) for k, v in (d.get("clashes") or {}).items()},
         )
 
 
@@ -149,6 +160,7 @@ def style_profile(
         registers={t: round(float(np.mean(v)), 2) for t, v in sorted(pitches.items())},
         metres=dict(sorted(metres.items())),
         harmony=style_harmony((encode_piece(p, enc) for p in pieces), enc) if enc.controls else {},
+        clashes=bar_clash_profile((encode_piece(p, enc) for p in pieces), enc) if enc.controls else {},
     )
 
 
@@ -156,6 +168,18 @@ def style_harmony(streams: Iterable[Sequence[int]], enc: NoteEncoding) -> dict[s
     """A style's harmony rates (``grammar.harmony_rates``) from its pieces' token streams, read by a grammar
     that takes the pieces as written (any chord size, metre changes, empty bars)."""
     return harmony_rates(streams, Grammar(enc, max_chord=128, allow_ts=True, max_empty_bars=1 << 30))
+
+
+def bar_clash_profile(streams: Iterable[Sequence[int]], enc: NoteEncoding) -> dict[str, float]:
+    """A style's semitone clashes per bar (``controls.bar_clashes``, bars with notes): their "mean", and
+    the "limit", the fewest clashes that at most ``CLASH_TAIL`` of its bars reach (chorales: 2, a piano
+    style 3 or 4). Empty without bars."""
+    counts = [bar_clashes(b["inside"], b["held"]) for toks in streams for b in read_bars(toks, enc) if b["inside"]]
+    if not counts:
+        return {}
+    c = np.asarray(counts)
+    limit = next(k for k in range(1, int(c.max()) + 2) if (c >= k).mean() <= CLASH_TAIL)
+    return {"mean": round(float(c.mean()), 4), "limit": float(limit)}
 
 
 def _metre(text: str) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from lstm_composer_plugin import PLUGIN
 from lstm_composer_plugin.errors import UsageError
-from lstm_composer_plugin.modelfile import load_model, save_model
+from lstm_composer_plugin.modelfile import ModelFile, load_model, save_model
 from lstm_composer_plugin.train import checkpoints as ck
 from lstm_composer_plugin.train.choose import Choice, Thresholds, user_choice
 from lstm_composer_plugin.train.prepare import PreparedRun
@@ -65,7 +65,8 @@ def finish(run: PreparedRun, state: ck.RunState, epoch: int | None, *, status: s
 
 def ship(out: Path, choice: Choice, state: ck.RunState, *, run: PreparedRun | None = None) -> Path:
     """Re-export checkpoint ``choice.epoch`` as OUT/model.lstmc with chosen: true and the final metrics."""
-    mf = load_model(ck.checkpoint_dir(out, choice.epoch) / ck.MODEL_FILE)
+    source = ck.checkpoint_dir(out, choice.epoch) / ck.MODEL_FILE
+    mf = load_model(source)
     doc = dict(mf.manifest)
     if run is not None:
         doc.update(manifest(run, state, choice.epoch, chosen=True, choice=choice))
@@ -79,7 +80,25 @@ def ship(out: Path, choice: Choice, state: ck.RunState, *, run: PreparedRun | No
         if isinstance(training.get("settings"), dict):  # a checkpoint written before the settings were portable
             training["settings"] = portable_settings(training["settings"])
         doc["training"] = training
+    _with_own_clashes(doc, mf, source)
     return save_model(out / ck.MODEL_FILE, doc, mf.arrays)
+
+
+def _with_own_clashes(doc: dict[str, Any], mf: ModelFile, path: Path) -> None:
+    """Put the model's own semitone clashes per bar beside its style's in the profile (``own_clashes``,
+    compositions with the NumPy engine, under a second): composing draws clashing bars again only for a
+    model that clashes well above its style (``note_composer.CLASH_EXCESS``)."""
+    from lstm_composer_plugin.compose.engine import NumpyNetwork
+    from lstm_composer_plugin.compose.note_composer import NoteModel, own_clashes
+
+    record = doc.get("encoding")
+    profile = record.get("profile") if isinstance(record, dict) else None
+    if not isinstance(profile, dict) or not profile.get("clashes"):
+        return  # not a model with bar controls, or one trained before the profile measured clashes
+    net = NumpyNetwork.from_model(mf)
+    own = own_clashes(net, NoteModel.from_model(mf, path, net.n_vocab))
+    if own is not None:
+        doc["encoding"] = {**record, "profile": {**profile, "clashes": {**profile["clashes"], "model": own}}}
 
 
 def check_epoch(out: Path, epoch: int) -> None:
