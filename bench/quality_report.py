@@ -163,7 +163,7 @@ def markdown(results: list[dict[str, Any]], s: Any, command: str) -> str:
         "real pieces → in the compositions. What was tried against them, each measured with this bench",
         "(bar controls, the harmony and repeat pulls, bars drawn again, one-line tunes, a learnt bar planner,",
         "temperature, contour and register controllers, longer training, the melody's harmony over held notes,",
-        "note lengths kept to the style's shares), is in docs/bar-controls.md; the",
+        "note lengths kept to the style's shares, clashing bars drawn again), is in docs/bar-controls.md; the",
         "training of each model in docs/catalogue.md and its scorecard.",
         "",
         "| style | model | features |",

@@ -334,7 +334,12 @@ def test_a_model_that_clashes_more_than_its_style_has_its_clashing_bars_drawn_ag
     from dataclasses import replace
 
     from lstm_composer_plugin.compose.engine import NumpyNetwork
-    from lstm_composer_plugin.compose.note_composer import CLASH_EXCESS, NoteModel, compose_notes, own_clashes
+    from lstm_composer_plugin.compose.note_composer import (
+        CLASH_EXCESS,
+        NoteModel,
+        compose_notes,
+        own_clashes,
+    )
     from lstm_composer_plugin.compose.sampling import SamplingSettings
     from lstm_composer_plugin.modelfile import load_model
     from lstm_composer_plugin.models import bundled_models

@@ -231,12 +231,13 @@ def _harmony(rates: dict[str, float], overrides: dict[str, Any], melody: MelodyI
     return {k: v for k, v in rates.items() if k in set(keep)}
 
 
-# Bars are drawn again for their semitone clashes only for a model that clashes this much more per bar than
-# its style (``own_clashes`` against the style's mean). Measured on the published models (20 compositions of
-# 60 s each): bach 1.62, trecento 1.76 and debussy 1.58 times their style's; brahms 1.19 and the other piano
-# styles 0.34-1.08. Drawing clashing bars again took bach's semitone pairs from +57 % of its validation
-# chorales' to +7-9 % and its AUC from 0.79 / 0.83 to 0.79 / 0.75 (seeds 1 / 2); for the styles near their
-# style's mean it only pushed them below it (brahms 0.76 / 0.74 → 0.81 / 0.79): docs/bar-controls.md.
+# Bars are drawn again for their semitone clashes only for a model that clashes this much more per bar than its
+# style (``own_clashes`` against the style's mean). Measured on the published models with ``own_clashes``: bach
+# 1.58 and trecento 1.96 times their style's, the others 0.43-1.21 (with 20 compositions of 60 s, seed 1: bach
+# 1.62, trecento 1.76, debussy 1.58, brahms 1.19, the rest 0.34-1.08; debussy's moves most between measurements,
+# and measured the same either way). Drawing clashing bars again took bach's semitone pairs from +57 % of its
+# validation chorales' to +7-9 % and its AUC from 0.79 / 0.83 to 0.79 / 0.75 (seeds 1 / 2); for the styles near
+# their style's mean it only pushed them below it (brahms 0.76 / 0.74 → 0.81 / 0.79): docs/bar-controls.md.
 CLASH_EXCESS = 1.4
 
 
