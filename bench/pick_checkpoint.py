@@ -2,14 +2,15 @@
 
     python bench/pick_checkpoint.py RUN [RUN ...] [--candidates 4] [--compositions 20] [--ship]
 
-For each run, the candidates are the run's recommended epoch (the lowest validation loss the copy and
-collapse limits allow) and the last ``--candidates`` checkpoints: with ``--patience`` those are the best
-epoch and the ones after it, which sampled music may prefer although their loss is a little higher. Each
-candidate's ``model.lstmc`` is measured as ``bench/quality.py`` measures a model (its compositions against
-the style's validation pieces: the two-sample AUC, bits per note against the n-grams, melodic copying,
-same-pitch runs), and the pick is the fewest missed goals, then the lower AUC, then the fewer bits. With
-``--ship`` the run ships the pick (``train --epoch N``, the reason saying how it was chosen) and its
-``metrics.json`` keeps the measured rows, which ``lstm-composer train-report`` prints in the scorecard.
+For each run, the candidates are the run's recommended epoch (the lowest validation loss the copy and collapse
+limits allow) and the last ``--candidates`` checkpoints: with ``--patience`` those are the best epoch and the
+ones after it, which sampled music may prefer although their loss is a little higher. Each candidate's
+``model.lstmc``, as shipping would write it (``train.finish.with_own_clashes``), is measured as
+``bench/quality.py`` measures a model (its compositions against the style's validation pieces: the two-sample
+AUC, bits per note against the n-grams, melodic copying, same-pitch runs), and the pick is the fewest missed
+goals, then the lower AUC, then the fewer bits. With ``--ship`` the run ships the pick (``train --epoch N``,
+the reason saying how it was chosen) and its ``metrics.json`` keeps the measured rows, which ``lstm-composer
+train-report`` prints in the scorecard.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from quality import ROOT, Settings, measure  # noqa: E402
 from quality_report import missed_goals  # noqa: E402
 
 from lstm_composer_plugin.compose.engine import blas_threads  # noqa: E402
+from lstm_composer_plugin.modelfile import load_model, save_model  # noqa: E402
 from lstm_composer_plugin.train import checkpoints as ck  # noqa: E402
-from lstm_composer_plugin.train.finish import repick  # noqa: E402
+from lstm_composer_plugin.train.finish import repick, with_own_clashes  # noqa: E402
 
 WHY = ("picked by measurement (bench/pick_checkpoint.py: of epochs {epochs}, the fewest missed goals against "
        "held-out pieces, then the lower AUC, then fewer bits per note)")
@@ -42,6 +44,15 @@ def candidates(run: Path, last: int) -> list[int]:
     recommended = (doc.get("recommended") or {}).get("epoch")
     chosen = set(epochs[-last:]) | ({recommended} if recommended in epochs else set())
     return sorted(chosen)
+
+
+def as_shipped(checkpoint: Path, folder: Path) -> Path:
+    """A copy of a checkpoint's model file as shipping would write it: with the model's own clashes per bar
+    in its profile, so that it composes as the shipped model would (bars drawn again for their clashes)."""
+    mf = load_model(checkpoint)
+    doc = dict(mf.manifest.raw)
+    with_own_clashes(doc, mf, checkpoint)
+    return save_model(folder / f"{checkpoint.parent.name}.lstmc", doc, mf.arrays)
 
 
 def row(epoch: int, r: dict) -> dict:
@@ -72,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{run}: no {ck.METRICS_FILE}: not a training run with checkpoints")
             rows = []
             for epoch in candidates(run, args.candidates):
-                model = dict(ck.list_checkpoints(run))[epoch] / ck.MODEL_FILE
+                checkpoint = dict(ck.list_checkpoints(run))[epoch] / ck.MODEL_FILE
                 with blas_threads(1):
+                    model = as_shipped(checkpoint, Path(tmp))
                     result = measure(model, args.corpus, settings, Path(tmp))
                 rows.append(row(epoch, result))
                 m = rows[-1]

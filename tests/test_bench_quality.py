@@ -237,3 +237,29 @@ def test_refresh_profile_adds_the_missing_rates_and_keeps_the_network(corpus_dir
     assert "added clashes" in only.stdout
     profile = load_model(tmp_path / "only" / model.name).manifest.raw["encoding"]["profile"]
     assert profile["harmony"] == old and profile["clashes"] == clashes
+
+
+def test_a_checkpoint_is_measured_as_it_would_be_shipped(tmp_path):
+    """bench/pick_checkpoint.py measures a copy of each checkpoint with the model's own clashes per bar in its
+    profile, as shipping writes it (``train.finish.with_own_clashes``), so the pick composes as the shipped
+    model will; the network's arrays are the checkpoint's."""
+    import importlib.util
+
+    from lstm_composer_plugin.modelfile import load_model, save_model
+    from lstm_composer_plugin.models import bundled_models
+
+    bundled = load_model(bundled_models()["bach"])
+    doc = dict(bundled.manifest.raw)
+    record = dict(doc["encoding"])
+    profile = dict(record["profile"])
+    profile["clashes"] = {k: v for k, v in profile["clashes"].items() if k != "model"}  # as a checkpoint has it
+    doc["encoding"] = {**record, "profile": profile}
+    checkpoint = save_model(tmp_path / "checkpoints" / "epoch_0014" / "model.lstmc", doc, bundled.arrays)
+
+    spec = importlib.util.spec_from_file_location("pick_checkpoint", REPO / "bench" / "pick_checkpoint.py")
+    pick = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pick)
+    shipped = load_model(pick.as_shipped(checkpoint, tmp_path))
+    clashes = shipped.manifest.raw["encoding"]["profile"]["clashes"]
+    assert clashes["model"] == pytest.approx(bundled.manifest.raw["encoding"]["profile"]["clashes"]["model"])
+    assert shipped.manifest.raw["arrays_sha256"] == bundled.manifest.raw["arrays_sha256"]

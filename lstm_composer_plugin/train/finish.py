@@ -80,14 +80,14 @@ def ship(out: Path, choice: Choice, state: ck.RunState, *, run: PreparedRun | No
         if isinstance(training.get("settings"), dict):  # a checkpoint written before the settings were portable
             training["settings"] = portable_settings(training["settings"])
         doc["training"] = training
-    _with_own_clashes(doc, mf, source)
+    with_own_clashes(doc, mf, source)
     return save_model(out / ck.MODEL_FILE, doc, mf.arrays)
 
 
-def _with_own_clashes(doc: dict[str, Any], mf: ModelFile, path: Path) -> None:
-    """Put the model's own semitone clashes per bar beside its style's in the profile (``own_clashes``,
-    compositions with the NumPy engine, under a second): composing draws clashing bars again only for a
-    model that clashes well above its style (``note_composer.CLASH_EXCESS``)."""
+def with_own_clashes(doc: dict[str, Any], mf: ModelFile, path: Path) -> None:
+    """Put the model's own semitone clashes per bar beside its style's in ``doc``'s profile (``own_clashes``,
+    compositions with the NumPy engine, about a second), as shipping does: composing draws clashing bars
+    again only for a model that clashes well above its style (``note_composer.CLASH_EXCESS``)."""
     from lstm_composer_plugin.compose.engine import NumpyNetwork
     from lstm_composer_plugin.compose.note_composer import NoteModel, own_clashes
 
