@@ -294,7 +294,9 @@ def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
     # this is high, the validation pieces differ from the training pieces (few pieces, a split by piece),
     # and part of the model's AUC is that difference, not the model's.
     pick = sorted(set(np.linspace(0, len(train) - 1, min(len(train), s.compositions)).round().astype(int).tolist()))
-    xt, gt = features([Music(*train[i]) for i in pick], s, onsets)
+    xa, ga = features([Music(*p) for p in train], s, onsets)  # all of them, for the goal features' means
+    picked = np.isin(ga, [train[i][0] for i in pick])
+    xt, gt = xa[picked], list(np.array(ga)[picked])
     auc = {
         "train": two_sample_auc(xr, gr, xt, gt, repeats=s.repeats),
         "real_vs_real": float(np.mean(ok)) if ok else math.nan,
@@ -331,7 +333,7 @@ def measure(model: Path, corpus: Path, s: Settings, tmp: Path) -> dict:
         "bars_kept": bars_kept,  # models with bar controls: shares of composed bars keeping their controls
         # With the mean over all the style's training pieces beside it: where the validation pieces differ
         # from the pieces learnt from, a model composing like the latter misses the goal by that difference.
-        "goal_features": goal_features(xr, xm, features([Music(*p) for p in train], s, onsets)[0]),
+        "goal_features": goal_features(xr, xm, xa),
         "gaps": {who: [g.__dict__ for g in feature_gaps(xr, x, [n for n, _ in FEATURES])]
                  for who, x in (("model", xm), ("ngram", xn), ("train", xt))},
         "human": copying(real, index),

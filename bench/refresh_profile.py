@@ -1,11 +1,12 @@
 """Measure what a published model's style profile lacks with the current code (a maintainer's tool).
 
 A rate added to the profile (``music.grammar.HARMONY_RATES``, or the clashes per bar of
-``music.profile.bar_clash_profile`` with the model's own, ``compose.note_composer.own_clashes``) reaches new models when they are trained; a model trained before it lacks
-it, and composing then does not keep to it. This reads the model's own training pieces (as its manifest lists
-them, from ``--corpus``), measures the harmony rates as training does (``music.profile.style_harmony``),
-checks that the rates the model already has come out the same (so the pieces are the ones it was trained on),
-and writes the model file again with what was missing added (atomically; the network's arrays are untouched).
+``music.profile.bar_clash_profile`` with the model's own, ``train.finish.with_own_clashes``) reaches new
+models when they are trained; a model trained before it lacks it, and composing then does not keep to it. This
+reads the model's own training pieces (as its manifest lists them, from ``--corpus``), measures the harmony
+rates as training does (``music.profile.style_harmony``), checks that the rates the model already has come out
+the same (so the pieces are the ones it was trained on), and writes the model file again with what was missing
+added (atomically; the network's arrays are untouched).
 
     python bench/refresh_profile.py catalogue/models/*.lstmc [--out FOLDER] [--corpus ../shared/corpus]
                                     [--only clashes]
@@ -22,11 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality import load_split  # noqa: E402
 
-from lstm_composer_plugin.compose.engine import NumpyNetwork  # noqa: E402
-from lstm_composer_plugin.compose.note_composer import NoteModel, own_clashes  # noqa: E402
 from lstm_composer_plugin.modelfile import load_model, save_model  # noqa: E402
 from lstm_composer_plugin.music.notes import NoteEncoding, encode_piece  # noqa: E402
 from lstm_composer_plugin.music.profile import bar_clash_profile, style_harmony  # noqa: E402
+from lstm_composer_plugin.train.finish import with_own_clashes  # noqa: E402
 
 TOLERANCE = 1e-4  # rates are stored rounded to 4 places
 
@@ -43,7 +43,8 @@ def refresh(path: Path, out: Path, corpus: Path, only: set[str] | None = None) -
         raise SystemExit(f"{path}: no harmony rates in its profile (not a model with bar controls)")
     enc = NoteEncoding.from_dict(record)
     train, _val = load_split(model.manifest.style or path.stem, model.manifest, corpus)
-    rates = style_harmony((encode_piece(p, enc) for _, p in train), enc)
+    streams = [encode_piece(p, enc) for _, p in train]
+    rates = style_harmony(streams, enc)
     differ = {k: (v, rates.get(k)) for k, v in old.items() if abs(v - rates.get(k, -1.0)) > TOLERANCE}
     if differ:
         raise SystemExit(f"{path}: its rates measure differently on these pieces {differ}; not the pieces it was "
@@ -52,14 +53,14 @@ def refresh(path: Path, out: Path, corpus: Path, only: set[str] | None = None) -
     added: dict[str, object] = {k: v for k, v in rates.items() if k not in old and wanted(k)}
     profile["harmony"] = {**old, **added}
     if not profile.get("clashes") and wanted("clashes"):
-        clashes = bar_clash_profile((encode_piece(p, enc) for _, p in train), enc)
-        net = NumpyNetwork.from_model(model)
-        own = own_clashes(net, NoteModel.from_model(model, path, net.n_vocab))
-        profile["clashes"] = {**clashes, **({"model": own} if own is not None else {})}
+        profile["clashes"] = bar_clash_profile(streams, enc)
         added["clashes"] = profile["clashes"]
     if added:
         record["profile"] = profile
         raw["encoding"] = record
+        if "clashes" in added:
+            with_own_clashes(raw, model, path)  # the model's own beside its style's, as shipping adds it
+            added["clashes"] = raw["encoding"]["profile"]["clashes"]
         save_model(out, raw, model.arrays)
     elif out != path:
         shutil.copyfile(path, out)

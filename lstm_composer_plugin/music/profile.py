@@ -148,6 +148,7 @@ def style_profile(
         bpms.append(piece.bpm)
     # Most common metre; ties to the one met first in sorted order, so the result is stable.
     metre = max(sorted(metres), key=lambda m: metres[m])
+    streams = [encode_piece(p, enc) for p in pieces] if enc.controls else []  # for harmony and clashes alike
     return StyleProfile(
         time_signature=metre,
         keys=dict(sorted(keys.items())),
@@ -159,8 +160,8 @@ def style_profile(
         first_positions=dict(sorted(firsts.items())),
         registers={t: round(float(np.mean(v)), 2) for t, v in sorted(pitches.items())},
         metres=dict(sorted(metres.items())),
-        harmony=style_harmony((encode_piece(p, enc) for p in pieces), enc) if enc.controls else {},
-        clashes=bar_clash_profile((encode_piece(p, enc) for p in pieces), enc) if enc.controls else {},
+        harmony=style_harmony(streams, enc) if streams else {},
+        clashes=bar_clash_profile(streams, enc) if streams else {},
     )
 
 
