@@ -5,7 +5,7 @@
 For each run, the candidates are the run's recommended epoch (the lowest validation loss the copy and collapse
 limits allow) and the last ``--candidates`` checkpoints: with ``--patience`` those are the best epoch and the
 ones after it, which sampled music may prefer although their loss is a little higher. Each candidate's
-``model.lstmc``, as shipping would write it (``train.finish.with_own_clashes``), is measured as
+``model.lstmc``, as shipping would write it (``train.finish.with_own_figures``), is measured as
 ``bench/quality.py`` measures a model (its compositions against the style's validation pieces: the two-sample
 AUC, bits per note against the n-grams, melodic copying, same-pitch runs), and the pick is the fewest missed
 goals, then the lower AUC, then the fewer bits. With ``--ship`` the run ships the pick (``train --epoch N``,
@@ -31,7 +31,7 @@ from quality_report import missed_goals  # noqa: E402
 from lstm_composer_plugin.compose.engine import blas_threads  # noqa: E402
 from lstm_composer_plugin.modelfile import load_model, save_model  # noqa: E402
 from lstm_composer_plugin.train import checkpoints as ck  # noqa: E402
-from lstm_composer_plugin.train.finish import repick, with_own_clashes  # noqa: E402
+from lstm_composer_plugin.train.finish import repick, with_own_figures  # noqa: E402
 
 WHY = ("picked by measurement (bench/pick_checkpoint.py: of epochs {epochs}, the fewest missed goals against "
        "held-out pieces, then the lower AUC, then fewer bits per note)")
@@ -47,11 +47,12 @@ def candidates(run: Path, last: int) -> list[int]:
 
 
 def as_shipped(checkpoint: Path, folder: Path) -> Path:
-    """A copy of a checkpoint's model file as shipping would write it: with the model's own clashes per bar
-    in its profile, so that it composes as the shipped model would (bars drawn again for their clashes)."""
+    """A copy of a checkpoint's model file as shipping would write it: with the model's own clashes per bar and
+    density classes in its profile, so that it composes as the shipped model would (bars drawn again for their
+    clashes, the density control corrected where the model's own is far from its style's)."""
     mf = load_model(checkpoint)
     doc = dict(mf.manifest.raw)
-    with_own_clashes(doc, mf, checkpoint)
+    with_own_figures(doc, mf, checkpoint)
     return save_model(folder / f"{checkpoint.parent.name}.lstmc", doc, mf.arrays)
 
 

@@ -1,7 +1,8 @@
 """Measure what a published model's style profile lacks with the current code (a maintainer's tool).
 
-A rate added to the profile (``music.grammar.HARMONY_RATES``, or the clashes per bar of
-``music.profile.bar_clash_profile`` with the model's own, ``train.finish.with_own_clashes``) reaches new
+A rate added to the profile (``music.grammar.HARMONY_RATES``, the clashes per bar of
+``music.profile.bar_clash_profile`` or the bars' density classes of ``music.profile.bar_density_shares``, with
+the model's own, ``train.finish.with_own_figures``) reaches new
 models when they are trained; a model trained before it lacks it, and composing then does not keep to it. This
 reads the model's own training pieces (as its manifest lists them, from ``--corpus``), measures the harmony
 rates as training does (``music.profile.style_harmony``), checks that the rates the model already has come out
@@ -9,7 +10,7 @@ the same (so the pieces are the ones it was trained on), and writes the model fi
 added (atomically; the network's arrays are untouched).
 
     python bench/refresh_profile.py catalogue/models/*.lstmc [--out FOLDER] [--corpus ../shared/corpus]
-                                    [--only clashes]
+                                    [--only clashes,density]
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from quality import load_split  # noqa: E402
 
 from lstm_composer_plugin.modelfile import load_model, save_model  # noqa: E402
 from lstm_composer_plugin.music.notes import NoteEncoding, encode_piece  # noqa: E402
-from lstm_composer_plugin.music.profile import bar_clash_profile, style_harmony  # noqa: E402
-from lstm_composer_plugin.train.finish import with_own_clashes  # noqa: E402
+from lstm_composer_plugin.music.profile import bar_clash_profile, bar_density_shares, style_harmony  # noqa: E402
+from lstm_composer_plugin.train.finish import with_own_figures  # noqa: E402
 
 TOLERANCE = 1e-4  # rates are stored rounded to 4 places
 
 
 def refresh(path: Path, out: Path, corpus: Path, only: set[str] | None = None) -> dict[str, object]:
     """What was added to ``path``'s profile, written to ``out`` (may be ``path``): every missing harmony
-    rate and the clashes per bar (``music.profile.bar_clash_profile``), or only those named in ``only``."""
+    rate, the clashes per bar (``music.profile.bar_clash_profile``) and the bars' density classes
+    (``music.profile.bar_density_shares``), or only those named in ``only``."""
     model = load_model(path)
     raw = dict(model.manifest.raw)
     record = dict(raw.get("encoding") or {})
@@ -55,12 +57,16 @@ def refresh(path: Path, out: Path, corpus: Path, only: set[str] | None = None) -
     if not profile.get("clashes") and wanted("clashes"):
         profile["clashes"] = bar_clash_profile(streams, enc)
         added["clashes"] = profile["clashes"]
+    if not profile.get("density") and wanted("density"):
+        profile["density"] = {"style": bar_density_shares(streams, enc)}
+        added["density"] = profile["density"]
     if added:
         record["profile"] = profile
         raw["encoding"] = record
-        if "clashes" in added:
-            with_own_clashes(raw, model, path)  # the model's own beside its style's, as shipping adds it
-            added["clashes"] = raw["encoding"]["profile"]["clashes"]
+        if {"clashes", "density"} & set(added):
+            with_own_figures(raw, model, path)  # the model's own beside its style's, as shipping adds them
+            for name in {"clashes", "density"} & set(added):
+                added[name] = raw["encoding"]["profile"][name]
         save_model(out, raw, model.arrays)
     elif out != path:
         shutil.copyfile(path, out)
@@ -72,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "corpus")
     ap.add_argument("--out", type=Path, help="write the refreshed files here (default: in place)")
-    ap.add_argument("--only", help="add only these, comma-separated (harmony rate names, 'clashes'); default: all")
+    ap.add_argument("--only", help="add only these, comma-separated (harmony rate names, 'clashes', 'density'); default: all")
     args = ap.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None
     for path in args.models:

@@ -209,9 +209,9 @@ def test_pick_checkpoint_measures_each_candidate_and_ships_the_pick(corpus_dir, 
 
 
 def test_refresh_profile_adds_the_missing_rates_and_keeps_the_network(corpus_dir, tmp_path):
-    """bench/refresh_profile.py measures the harmony rates (and the clashes per bar) a published model lacks on
-    its own training pieces, checks the ones it has, and writes a copy that differs only in the profile; a
-    second pass adds nothing; ``--only`` adds only what it names."""
+    """bench/refresh_profile.py measures the harmony rates (and the clashes and density classes per bar) a
+    published model lacks on its own training pieces, checks the ones it has, and writes a copy that differs
+    only in the profile; a second pass adds nothing; ``--only`` adds only what it names."""
     from lstm_composer_plugin.modelfile import load_model
     from lstm_composer_plugin.music.grammar import HARMONY_RATES
 
@@ -231,17 +231,19 @@ def test_refresh_profile_adds_the_missing_rates_and_keeps_the_network(corpus_dir
     assert {"melody_clear", "melody_fits"} <= set(new)
     clashes = after.manifest.raw["encoding"]["profile"]["clashes"]
     assert set(clashes) == {"mean", "limit", "model"} and clashes["limit"] >= 1 and clashes["model"] >= 0
+    density = after.manifest.raw["encoding"]["profile"]["density"]
+    assert {"style", "model"} <= set(density) and sum(density["style"]) == pytest.approx(1.0, abs=1e-3)
     # --only adds just what it names: the clashes per bar, the harmony rates as they were.
     only = subprocess.run([*run[:-1], str(tmp_path / "only"), "--only", "clashes", str(model)],
                           capture_output=True, text=True, check=True)
     assert "added clashes" in only.stdout
     profile = load_model(tmp_path / "only" / model.name).manifest.raw["encoding"]["profile"]
-    assert profile["harmony"] == old and profile["clashes"] == clashes
+    assert profile["harmony"] == old and profile["clashes"] == clashes and "density" not in profile
 
 
 def test_a_checkpoint_is_measured_as_it_would_be_shipped(tmp_path):
     """bench/pick_checkpoint.py measures a copy of each checkpoint with the model's own clashes per bar in its
-    profile, as shipping writes it (``train.finish.with_own_clashes``), so the pick composes as the shipped
+    profile, as shipping writes it (``train.finish.with_own_figures``), so the pick composes as the shipped
     model will; the network's arrays are the checkpoint's."""
     import importlib.util
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -373,6 +374,57 @@ def test_a_model_that_clashes_more_than_its_style_has_its_clashing_bars_drawn_ag
     assert per_bar({**style, "model": own})[1] == tokens
     # Near its style's mean, nothing is drawn again: the same notes as with no clash figures at all.
     assert per_bar({**style, "model": style["mean"] * 1.1})[1] == off_tokens
+
+
+def test_the_style_profile_says_how_its_bars_are_spread_over_the_density_classes():
+    """``bar_density_shares``: the share of the bars written with each density class, read off the density
+    controls training writes in front of each bar (here 30 chorales: mostly one to two onsets a quarter)."""
+    from lstm_composer_plugin.music.profile import bar_density_shares
+
+    streams = [encode_piece(p, CTL) for p in _pieces("bach", 30)]
+    shares = np.asarray(bar_density_shares(streams, CTL))
+    dens = [b["DEN"] for t in streams for b in read_bars(t, CTL) if "DEN" in b]
+    assert len(shares) == N_DENSITY and shares.sum() == pytest.approx(1.0, abs=1e-3)
+    assert shares == pytest.approx(np.bincount(dens, minlength=N_DENSITY) / len(dens), abs=1e-4)
+    one_to_two = density_class(4, 4), density_class(7, 4)  # 1 to 1.75 onsets a quarter
+    assert shares[one_to_two[0] : one_to_two[1] + 1].sum() > 0.5
+    assert bar_density_shares([], CTL) == []
+
+
+def test_a_model_far_busier_than_its_style_has_its_density_control_corrected():
+    """The published lullabies model, fine-tuned briefly from the dense corpus-wide network, chose its bars'
+    density classes nearly like the corpus, not like its lullabies (``own_density``: 4 % of bars in the two
+    sparsest classes against the lullabies' 48 %). Shipping found a correction of the density control's logits
+    (``density_figures``, in its profile); with it the compositions' bars are spread over the classes much
+    closer to the lullabies' (how close moves from seed to seed: a bar's class leans on the bars before it), the same seed gives the same tokens, and ``extra={"density_bias": None}`` gives the
+    network's own choice back."""
+    from lstm_composer_plugin.compose.engine import NumpyNetwork
+    from lstm_composer_plugin.compose.note_composer import DENSITY_GAP, NoteModel, compose_notes
+    from lstm_composer_plugin.compose.sampling import SamplingSettings
+    from lstm_composer_plugin.modelfile import load_model
+    from lstm_composer_plugin.music.profile import bar_density_shares
+
+    path = sorted((Path(__file__).resolve().parents[1] / "catalogue" / "models").glob("lullabies-*.lstmc"))[-1]
+    model = load_model(path)
+    net = NumpyNetwork.from_model(model)
+    nm = NoteModel.from_model(model, path, net.n_vocab)
+    figures = nm.profile.density
+    style, own = np.asarray(figures["style"]), np.asarray(figures["model"])
+    assert 0.5 * np.abs(style - own).sum() >= DENSITY_GAP and len(figures["bias"]) == N_DENSITY
+
+    def shares(overrides: dict) -> tuple[np.ndarray, list]:
+        takes, _ = compose_notes(net, nm, options=ComposeOptions(seconds=60), settings=SamplingSettings(), seed=3,
+                                 variations=20, bpm=nm.profile.bpm, primer_piece=None, guard_overrides=overrides)
+        return np.asarray(bar_density_shares([t.tokens for t in takes], nm.encoding)), [t.tokens for t in takes]
+
+    on, tokens = shares({})
+    off, _ = shares({"density_bias": None})
+    gap_on, gap_off = 0.5 * np.abs(style - on).sum(), 0.5 * np.abs(style - off).sum()
+    assert gap_on < 0.25 and gap_on < 0.6 * gap_off, (gap_on, gap_off)  # seed 3: 0.19 against 0.41
+    # The sparse bars a lullaby is made of (under 0.75 onsets a quarter): at least half the way to the style's.
+    sparse = on[:2].sum(), off[:2].sum(), style[:2].sum()
+    assert sparse[0] - sparse[1] > 0.5 * (sparse[2] - sparse[1]), sparse
+    assert shares({})[1] == tokens
 
 
 def test_same_seed_same_bytes_with_controls_and_a_plan(control_model, tmp_path):

@@ -144,6 +144,12 @@ def test_a_note_model_trains_validates_in_bits_per_note_and_exports_what_compose
     assert set(profile["clashes"]) == {"mean", "limit", "model"} and profile["clashes"]["model"] >= 0
     chosen = load_model(out / "checkpoints" / f"epoch_{m['epoch']:04d}" / "model.lstmc")
     assert set(chosen.manifest["encoding"]["profile"]["clashes"]) == {"mean", "limit"}
+    # Likewise the share of the chorales' bars in each density class, and the shipped model's own (with a
+    # correction only if its own are far from its style's, note_composer.DENSITY_GAP).
+    density = profile["density"]
+    assert {"style", "model"} <= set(density) and len(density["style"]) == len(density["model"])
+    assert sum(density["style"]) == pytest.approx(1.0, abs=1e-3) and sum(density["model"]) == pytest.approx(1.0, abs=1e-3)
+    assert set(chosen.manifest["encoding"]["profile"]["density"]) == {"style"}
     assert {"melody.intervals", "melody.offsets", "corpus.tokens", "corpus.offsets"} <= set(mf.arrays)
     assert len(mf.arrays["melody.offsets"]) == len(m["corpus"]["train_pieces"]) + 1
     assert m["quality"]["val_bits_per_note"] is not None

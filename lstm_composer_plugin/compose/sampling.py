@@ -111,6 +111,7 @@ def sample(
     harmony: dict[str, float] | None = None,
     bar_retries: int = 0,
     clashes: tuple[float, int] | None = None,
+    density_bias: np.ndarray | None = None,
 ) -> list[Sample]:
     """Sample ``batch`` sequences of at most ``n_events`` tokens each.
 
@@ -137,6 +138,8 @@ def sample(
     ``clashes`` (the style's mean semitone clashes per bar, and the limit few of its bars reach): with
     ``bar_retries``, a bar with at least the limit is drawn again too while the row has clashed more per
     bar than the style (for models that clash more than their style, ``note_composer.CLASH_EXCESS``).
+    ``density_bias`` (one log-ratio per density class, for models whose own bars are far busier or
+    sparser than their style's, ``note_composer.density_bias``) is added to the density control's logits.
     """
     settings = settings or SamplingSettings()
     settings.validate()
@@ -154,7 +157,7 @@ def sample(
 
     rngs = [np.random.default_rng([int(seed), row]) for row in range(batch)]
     guard_states = [GuardState(guards) for _ in range(batch)] if guards is not None else None
-    rows = ([_NoteRow.start(grammar, melody_guards, harmony, clashes) for _ in range(batch)]
+    rows = ([_NoteRow.start(grammar, melody_guards, harmony, clashes, density_bias) for _ in range(batch)]
             if grammar is not None else None)
     history: list[list[int]] = [[] for _ in range(batch)]  # music since the last separator
     for row in range(batch):
@@ -263,17 +266,21 @@ class _NoteRow:
     clash_style: tuple[float, int] | None = None
     clash_count: int = 0
     clash_bars: int = 0
+    # Added to the density classes' logits at each bar's density control (None: the network's own).
+    density_bias: np.ndarray | None = None
 
     @classmethod
     def start(cls, grammar: Grammar, guards: MelodyGuards | None,
-              harmony: dict[str, float] | None = None, clashes: tuple[float, int] | None = None) -> _NoteRow:
+              harmony: dict[str, float] | None = None, clashes: tuple[float, int] | None = None,
+              density_bias: np.ndarray | None = None) -> _NoteRow:
         state = grammar.start()
         enc = grammar.encoding
         table = token_table(enc)
         n_pitches = enc.pitch_high - enc.pitch_low + 1
         melody = MelodyGuardState(guards, table.p0, enc.pitch_low, n_pitches) if guards else None
         return cls(state, melody, harmony if harmony and enc.controls else None, table.p0, n_pitches, table=table,
-                   clash_style=clashes if enc.controls else None)
+                   clash_style=clashes if enc.controls else None,
+                   density_bias=density_bias if enc.controls else None)
 
     def push(self, tok: int) -> None:
         if tok == SEP and self.melody is not None:
@@ -436,6 +443,9 @@ def _draw(
         temperature *= _guard(z, m.loop_block(), m.copy_blocks(), m.stats, m.heat)
 
     z = z / temperature
+    if note_row is not None and note_row.density_bias is not None and note_row.grammar.phase == "den":
+        den = note_row.table.den0
+        z[den : den + len(note_row.density_bias)] += note_row.density_bias
     if note_row is not None and note_row.harmony and note_row.grammar.phase in ("pos", "d"):
         _pull_toward_style(z, note_row)
     if settings.top_k is not None and settings.top_k < len(z):

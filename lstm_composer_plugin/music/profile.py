@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm_composer_plugin.music.controls import bar_clashes
+from lstm_composer_plugin.music.controls import N_DENSITY, bar_clashes
 from lstm_composer_plugin.music.grammar import Grammar, harmony_rates
 from lstm_composer_plugin.music.keys import key_name, piece_key
 from lstm_composer_plugin.music.melody import (
@@ -63,6 +63,11 @@ class StyleProfile:
     # style, composing draws a bar at the limit again while the composition clashes more than the style.
     # Empty in older models.
     clashes: dict[str, float] = field(default_factory=dict)
+    # The share of bars in each density class (``controls.DENSITY_EDGES``): the pieces' ("style",
+    # ``bar_density_shares``) and the model's own ("model", measured on compositions when the model is
+    # shipped, ``compose.note_composer.own_density``). Where the two differ by much, composing corrects the
+    # network's choice of density class toward the style's. Empty in older models.
+    density: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +84,7 @@ class StyleProfile:
             "metres": {f"{n}/{d}": c for (n, d), c in sorted(self.metres.items())},
             **({"harmony": dict(self.harmony)} if self.harmony else {}),
             **({"clashes": dict(self.clashes)} if self.clashes else {}),
+            **({"density": {k: list(v) for k, v in self.density.items()}} if self.density else {}),
         }
 
     @classmethod
@@ -97,6 +103,7 @@ class StyleProfile:
             metres={_metre(k): int(v) for k, v in (d.get("metres") or {}).items()},
             harmony={str(k): float(v) for k, v in (d.get("harmony") or {}).items()},
             clashes={str(k): float(v) for k, v in (d.get("clashes") or {}).items()},
+            density={str(k): [float(x) for x in v] for k, v in (d.get("density") or {}).items()},
         )
 
 
@@ -149,6 +156,7 @@ def style_profile(
     # Most common metre; ties to the one met first in sorted order, so the result is stable.
     metre = max(sorted(metres), key=lambda m: metres[m])
     streams = [encode_piece(p, enc) for p in pieces] if enc.controls else []  # for harmony and clashes alike
+    shares = bar_density_shares(streams, enc)
     return StyleProfile(
         time_signature=metre,
         keys=dict(sorted(keys.items())),
@@ -162,6 +170,7 @@ def style_profile(
         metres=dict(sorted(metres.items())),
         harmony=style_harmony(streams, enc) if streams else {},
         clashes=bar_clash_profile(streams, enc) if streams else {},
+        density={"style": shares} if shares else {},
     )
 
 
@@ -181,6 +190,19 @@ def bar_clash_profile(streams: Iterable[Sequence[int]], enc: NoteEncoding) -> di
     c = np.asarray(counts)
     limit = next(k for k in range(1, int(c.max()) + 2) if (c >= k).mean() <= CLASH_TAIL)
     return {"mean": round(float(c.mean()), 4), "limit": float(limit)}
+
+
+def bar_density_shares(streams: Iterable[Sequence[int]], enc: NoteEncoding) -> list[float]:
+    """The share of the bars of ``streams`` written with each density class (``controls.DENSITY_EDGES``):
+    the controls training writes for a style's pieces, or a model's own for its compositions. Empty
+    without bars."""
+    counts = np.zeros(N_DENSITY)
+    for toks in streams:
+        for b in read_bars(toks, enc):
+            if "DEN" in b:
+                counts[b["DEN"]] += 1
+    total = counts.sum()
+    return [round(float(x), 4) for x in counts / total] if total else []
 
 
 def _metre(text: str) -> tuple[int, int]:

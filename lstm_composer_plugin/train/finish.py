@@ -80,25 +80,32 @@ def ship(out: Path, choice: Choice, state: ck.RunState, *, run: PreparedRun | No
         if isinstance(training.get("settings"), dict):  # a checkpoint written before the settings were portable
             training["settings"] = portable_settings(training["settings"])
         doc["training"] = training
-    with_own_clashes(doc, mf, source)
+    with_own_figures(doc, mf, source)
     return save_model(out / ck.MODEL_FILE, doc, mf.arrays)
 
 
-def with_own_clashes(doc: dict[str, Any], mf: ModelFile, path: Path) -> None:
-    """Put the model's own semitone clashes per bar beside its style's in ``doc``'s profile (``own_clashes``,
-    compositions with the NumPy engine, about a second), as shipping does: composing draws clashing bars
-    again only for a model that clashes well above its style (``note_composer.CLASH_EXCESS``)."""
+def with_own_figures(doc: dict[str, Any], mf: ModelFile, path: Path) -> None:
+    """Put the model's own figures beside its style's in ``doc``'s profile, as shipping does (compositions
+    with the NumPy engine, about a second each): its semitone clashes per bar (``own_clashes``; composing
+    draws clashing bars again only for a model that clashes well above its style,
+    ``note_composer.CLASH_EXCESS``) and its bars' density classes (``density_figures``; composing corrects the
+    density control toward the style's only where they differ by much, ``note_composer.DENSITY_GAP``)."""
     from lstm_composer_plugin.compose.engine import NumpyNetwork
-    from lstm_composer_plugin.compose.note_composer import NoteModel, own_clashes
+    from lstm_composer_plugin.compose.note_composer import NoteModel, density_figures, own_clashes
 
     record = doc.get("encoding")
     profile = record.get("profile") if isinstance(record, dict) else None
-    if not isinstance(profile, dict) or not profile.get("clashes"):
-        return  # not a model with bar controls, or one trained before the profile measured clashes
+    if not isinstance(profile, dict) or not (profile.get("clashes") or profile.get("density")):
+        return  # not a model with bar controls, or one trained before the profile measured either
     net = NumpyNetwork.from_model(mf)
-    own = own_clashes(net, NoteModel.from_model(mf, path, net.n_vocab))
-    if own is not None:
-        doc["encoding"] = {**record, "profile": {**profile, "clashes": {**profile["clashes"], "model": own}}}
+    nm = NoteModel.from_model(mf, path, net.n_vocab)
+    profile = dict(profile)
+    if profile.get("clashes") and (own := own_clashes(net, nm)) is not None:
+        profile["clashes"] = {**profile["clashes"], "model": own}
+    style = (profile.get("density") or {}).get("style")
+    if style and (density := density_figures(net, nm, style)):
+        profile["density"] = density
+    doc["encoding"] = {**record, "profile": profile}
 
 
 def check_epoch(out: Path, epoch: int) -> None:
