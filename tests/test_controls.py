@@ -425,6 +425,8 @@ def test_a_model_far_busier_than_its_style_has_its_density_control_corrected():
     sparse = on[:2].sum(), off[:2].sum(), style[:2].sum()
     assert sparse[0] - sparse[1] > 0.5 * (sparse[2] - sparse[1]), sparse
     assert shares({})[1] == tokens
+    with pytest.raises(UsageError, match="density_bias: a list of 11 numbers"):
+        shares({"density_bias": [1.0, 2.0]})
 
 
 def test_same_seed_same_bytes_with_controls_and_a_plan(control_model, tmp_path):

@@ -136,6 +136,31 @@ def test_init_from_refuses_another_shape_and_a_wrong_path_in_one_line(source_run
 
 
 @pytest.mark.tf
+def test_freeze_epochs_keep_the_starting_lstms_then_train_them(source_run, two_styles, tmp_path):
+    """``--freeze-epochs 1``: the first epoch trains only the layers after the LSTMs (the embedding and the LSTMs
+    come out exactly as the starting network's), the second trains them all; without ``--init-from`` there is
+    nothing to keep, and it is refused in one line before anything is written."""
+    from lstm_composer_plugin.train import train
+    from lstm_composer_plugin.train.checkpoints import load_keras_state
+    from lstm_composer_plugin.train.warmstart import resolve_init
+
+    train(two_styles / "lullabies", "lullabies", tmp_path / "frozen", epochs=2, checkpoint_every=1,
+          init_from=str(source_run), freeze_epochs=1, learning_rate=1e-2, **TINY)
+    start = load_keras_state(resolve_init(source_run))
+    first, second = (load_keras_state(tmp_path / "frozen" / "checkpoints" / f"epoch_{e:04d}" / "state.keras")
+                     for e in (1, 2))
+    for name in ("embedding", "lstm_0", "lstm_1"):
+        for a, b in zip(start.get_layer(name).get_weights(), first.get_layer(name).get_weights(), strict=True):
+            assert np.array_equal(a, b), name
+    assert not np.allclose(start.get_layer("dense_0").get_weights()[0], first.get_layer("dense_0").get_weights()[0])
+    assert not np.allclose(first.get_layer("lstm_0").get_weights()[0], second.get_layer("lstm_0").get_weights()[0])
+    assert all(layer.trainable for layer in second.layers)
+    with pytest.raises(UsageError, match="freeze-epochs .* needs --init-from") as e:
+        train(two_styles / "bach", "bach", tmp_path / "none", epochs=1, freeze_epochs=2, **TINY)
+    assert "\n" not in str(e.value) and not (tmp_path / "none" / "run.json").exists()
+
+
+@pytest.mark.tf
 def test_distribute_mirrored_trains_on_the_one_cpu_device(two_styles, tmp_path):
     from lstm_composer_plugin.train import train
 

@@ -29,7 +29,7 @@ from lstm_composer_plugin.compose.guards import MelodyGuards
 from lstm_composer_plugin.compose.sampling import Sample, SamplingSettings, sample
 from lstm_composer_plugin.errors import ModelFileError, UsageError
 from lstm_composer_plugin.modelfile import ModelFile
-from lstm_composer_plugin.music.controls import ControlPlan, bar_clashes
+from lstm_composer_plugin.music.controls import N_DENSITY, ControlPlan, bar_clashes
 from lstm_composer_plugin.music.grammar import Grammar
 from lstm_composer_plugin.music.keys import (
     Key,
@@ -317,7 +317,10 @@ def density_figures(net: NumpyNetwork, nm: NoteModel, style: list[float]) -> dic
     bias, shares = np.zeros(len(target)), np.asarray(own)
     for _ in range(DENSITY_ROUNDS):
         bias = bias + DENSITY_STEP * np.log((target + DENSITY_FLOOR) / (shares + DENSITY_FLOOR))
-        shares = np.asarray(own_density(net, nm, bias=bias))
+        got = own_density(net, nm, bias=bias)
+        if not got:
+            return out  # composing with it wrote no bars: no correction
+        shares = np.asarray(got)
     return {**out, "bias": [round(float(x), 4) for x in bias], "corrected": [round(float(x), 4) for x in shares]}
 
 
@@ -335,7 +338,14 @@ def density_bias(density: dict[str, list[float]], overrides: dict[str, Any]) -> 
     if given is None:
         return None
     if given is not True:
-        return np.asarray(given, dtype=np.float64)
+        try:
+            bias = np.asarray(given, dtype=np.float64)
+        except (TypeError, ValueError):
+            bias = np.zeros(0)
+        if bias.shape != (N_DENSITY,) or not np.isfinite(bias).all():
+            raise UsageError(f"density_bias: a list of {N_DENSITY} numbers (one per density class) or none, "
+                             f"not {given!r}")
+        return bias
     return np.asarray(density["bias"], dtype=np.float64) if density.get("bias") else None
 
 

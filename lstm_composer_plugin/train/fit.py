@@ -131,6 +131,8 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
         t0 = time.monotonic()
         kept.epoch = epoch
         rng = epoch_rng(s.seed, epoch)
+        if s.freeze_epochs:
+            model = freeze_start(model, frozen=epoch <= s.freeze_epochs, learning_rate=s.learning_rate)
         beat = [_beat_callback(progress, epoch, s.epochs)] if progress is not None else []
         h = model.fit(batches(rng), epochs=epoch, initial_epoch=epoch - 1, verbose=0,
                       shuffle=False, callbacks=[keras.callbacks.TerminateOnNaN(), *beat])
@@ -177,6 +179,26 @@ def _fit(run: PreparedRun, *, resume: bool, progress: Any, say: Callable[[str], 
             stop = "no improvement"
             break
     return state, stop
+
+
+FROZEN_PREFIXES = ("embedding", "lstm_")  # the layers a fine-tune starts from (network.py names them)
+
+
+def freeze_start(model: Any, *, frozen: bool, learning_rate: float) -> Any:
+    """Keep the embedding and the LSTMs (what a starting network learnt) fixed, or let them train again.
+
+    A change takes effect when the model is compiled again; the optimizer is a new Adam then, because its
+    moments were kept for the variables that trained (the layers after the LSTMs, a few epochs at most)."""
+    import keras
+
+    layers = [layer for layer in model.layers if layer.name.startswith(FROZEN_PREFIXES)]
+    if all(layer.trainable == (not frozen) for layer in layers):
+        return model
+    for layer in layers:
+        layer.trainable = not frozen
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=model.loss,
+                  metrics=["accuracy"])
+    return model
 
 
 def _beat_callback(progress: Any, epoch: int, total: int) -> Any:

@@ -148,6 +148,9 @@ class TrainSettings(NetworkSettings):
                                     "(fine-tuning, e.g. from the corpus-wide network): a run folder (its "
                                     "recommended checkpoint), a state.keras or .lstmc file, or an installed "
                                     "style such as corpus; the widths and the vocabulary must match", kind=str, auto="random weights")
+    freeze_epochs: int = setting(0, "with --init-from: for the first N epochs train only the layers after the "
+                                 "LSTMs, the embedding and LSTMs kept as the starting network learnt them (small "
+                                 "styles), then all", kind=int)
     distribute: str = setting("none", "tf.distribute strategy: mirrored (every GPU of this machine, or its one "
                               "device), multiworker (the machines of TF_CONFIG; each worker its own --out, the "
                               "chief's is the run) or none", choices=DISTRIBUTE, resumable=True)
@@ -186,6 +189,9 @@ class TrainSettings(NetworkSettings):
              "tokens-per-step 2 needs the default recipe with the embedding input")
         need(self.seq_len % self.tokens_per_step == 0,
              f"seq-len {self.seq_len} must be a multiple of tokens-per-step {self.tokens_per_step}")
+        need(self.freeze_epochs >= 0, f"freeze-epochs must not be negative, not {self.freeze_epochs}")
+        need(self.freeze_epochs == 0 or self.init_from is not None,
+             "freeze-epochs keeps a starting network's layers: it needs --init-from")
         need(self.min_count >= 1, f"min-count must be at least 1, not {self.min_count}")
         need(0 <= self.val_fraction < 1, f"val-fraction must be in [0, 1), not {self.val_fraction}")
         need(self.time_budget is None or self.time_budget > 0, f"time budget must be positive, not {self.time_budget}")
