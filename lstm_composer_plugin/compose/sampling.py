@@ -509,7 +509,7 @@ def _below_style(row: _NoteRow, name: str) -> bool:
 def _short_of(seen: deque[bool], rate: float) -> bool:
     """The controllers' test: enough of the row's recent notes seen, and fewer of them with the property than
     the style's ``rate``."""
-    return len(seen) >= MOVES_WINDOW // 3 and float(np.mean(seen)) < rate
+    return len(seen) >= MOVES_WINDOW // 3 and sum(seen) / len(seen) < rate  # exact, and no array per note
 
 
 def _at_least(zp: np.ndarray, ok: np.ndarray, member: np.ndarray, rate: float) -> bool:
