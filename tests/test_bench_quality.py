@@ -177,8 +177,9 @@ def test_quality_bench_composes_with_the_sampling_settings_it_reports(corpus_dir
 
 @pytest.mark.tf
 def test_pick_checkpoint_measures_each_candidate_and_ships_the_pick(corpus_dir, tmp_path):
-    """bench/pick_checkpoint.py on a real (tiny) run: every candidate measured against held-out pieces, the
-    pick shipped with a reason that says so, and the measured rows in the scorecard."""
+    """bench/pick_checkpoint.py on a real (tiny) run: every candidate measured against held-out pieces (with two
+    seeds, judged on the mean AUC), the pick shipped with a reason that says so, and the measured rows in the
+    scorecard."""
     import shutil
 
     from lstm_composer_plugin.train import train
@@ -193,18 +194,21 @@ def test_pick_checkpoint_measures_each_candidate_and_ships_the_pick(corpus_dir, 
           embedding_dim=8, seq_len=48, batch_size=8, samples=1, sample_events=30)
     picks = tmp_path / "picks.json"
     proc = subprocess.run([sys.executable, str(REPO / "bench" / "pick_checkpoint.py"), str(run), "--candidates", "2",
-                           "--compositions", "4", "--ship", "--json", str(picks), "--corpus", str(songs.parent)],
+                           "--compositions", "4", "--seeds", "1,2", "--ship", "--json", str(picks),
+                           "--corpus", str(songs.parent)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     [(where, pick)] = json.loads(picks.read_text()).items()
     assert [r["epoch"] for r in pick["rows"]] == [1, 2] and pick["epoch"] in (1, 2)
     assert all(0 <= r["auc"] <= 1 and r["bits_ratio"] > 0 and isinstance(r["missed"], list) for r in pick["rows"])
+    assert all(len(r["auc_seeds"]) == 2 and r["auc"] == pytest.approx(sum(r["auc_seeds"]) / 2) for r in pick["rows"])
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["choice"]["epoch"] == pick["epoch"]
     assert metrics["choice"]["reason"].startswith("picked by measurement (bench/pick_checkpoint.py")
     assert metrics["measured"] == pick["rows"]
     card = scorecard_markdown(metrics, "run")
     assert "Measured against the style's held-out pieces" in card and f"| {pick['epoch']} |" in card
+    assert "mean of seeds" in card
     assert f"Chosen by measurement: epoch **{pick['epoch']}**" in card
 
 

@@ -126,8 +126,8 @@ def scorecard_markdown(metrics: dict[str, Any], run_label: str) -> str:
                   "measures: AUC of a classifier telling compositions from real pieces, 0.5 = indistinguishable; "
                   "bits per note against the best n-gram):", "",
                   "| epoch | AUC model | AUC n-gram | bits/note ratio | missed goals |", "|---:|---:|---:|---:|---|"]
-        lines += [f"| {m['epoch']} | {_f2(m.get('auc'))} | {_f2(m.get('auc_ngram'))} | {_f2(m.get('bits_ratio'))} "
-                  f"| {', '.join(m.get('missed') or []) or 'none'} |" for m in measured]
+        lines += [f"| {m['epoch']} | {_f2(m.get('auc'))}{_seeds(m)} | {_f2(m.get('auc_ngram'))} | "
+                  f"{_f2(m.get('bits_ratio'))} | {', '.join(m.get('missed') or []) or 'none'} |" for m in measured]
         lines.append("")
     if metrics.get("judged_on") == "training loss":
         lines.append("This run had no validation pieces (too few or too short to hold out), so the epoch was chosen "
@@ -171,6 +171,12 @@ def _g(x: Any, digits: int = 1) -> str:
     if not isinstance(x, (int, float)):
         return "–"
     return f"{x:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{x:.0f}"
+
+
+def _seeds(m: dict[str, Any]) -> str:
+    """A row measured with several seeds (``pick_checkpoint.py --seeds``): its AUC is their mean."""
+    seeds = m.get("auc_seeds")
+    return f" (mean of seeds: {', '.join(_f2(a) for a in seeds)})" if isinstance(seeds, list) and len(seeds) > 1 else ""
 
 
 def _f2(x: Any) -> str:
