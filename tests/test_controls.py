@@ -393,9 +393,9 @@ def test_the_style_profile_says_how_its_bars_are_spread_over_the_density_classes
 
 def test_a_model_far_busier_than_its_style_has_its_density_control_corrected():
     """The published lullabies model, fine-tuned briefly from the dense corpus-wide network, chose its bars'
-    density classes nearly like the corpus, not like its lullabies (``own_density``: 4 % of bars in the two
+    density classes nearly like the corpus, not like its lullabies (``own_figures``: 4 % of bars in the two
     sparsest classes against the lullabies' 48 %). Shipping found a correction of the density control's logits
-    (``density_figures``, in its profile); with it the compositions' bars are spread over the classes much
+    (``shipping_figures``, in its profile); with it the compositions' bars are spread over the classes much
     closer to the lullabies' (how close moves from seed to seed: a bar's class leans on the bars before it), the same seed gives the same tokens, and ``extra={"density_bias": None}`` gives the
     network's own choice back."""
     from lstm_composer_plugin.compose.engine import NumpyNetwork

@@ -246,19 +246,9 @@ CLASH_EXCESS = 1.4
 
 def own_clashes(net: NumpyNetwork, nm: NoteModel, *, seconds: float = 60.0, variations: int = 8,
                 seed: int = 0) -> float | None:
-    """The model's own semitone clashes per bar: ``variations`` compositions of ``seconds`` at the
-    default settings with no bar drawn again for its clashes, measured as the profile measures the
-    style's pieces (``music.profile.bar_clash_profile``). None for a model without bar controls or for
-    one-line tunes. Shipping a model stores it in the profile (``clashes["model"]``)."""
-    if not nm.encoding.controls or nm.profile.max_chord <= 1:
-        return None
-    takes, primer = compose_notes(net, nm, options=ComposeOptions(seconds=seconds), settings=SamplingSettings(),
-                                  seed=seed, variations=variations, bpm=nm.profile.bpm, primer_piece=None,
-                                  guard_overrides={"clashes": None})
-    counts = [bar_clashes(b["inside"], b["held"])
-              for take, ts in zip(takes, primer.time_signatures, strict=True)
-              for b in read_bars(take.tokens, nm.encoding, ts) if b["inside"]]
-    return round(float(np.mean(counts)), 4) if counts else None
+    """The model's own semitone clashes per bar (``own_figures``): what shipping a model stores in its profile
+    (``clashes["model"]``). None for a model without bar controls or for one-line tunes."""
+    return own_figures(net, nm, seconds=seconds, variations=variations, seed=seed).clashes
 
 
 def _clashes(clashes: dict[str, float], overrides: dict[str, Any]) -> tuple[float, int] | None:
@@ -273,7 +263,7 @@ def _clashes(clashes: dict[str, float], overrides: dict[str, Any]) -> tuple[floa
 
 # The density control is corrected toward the style's only for a model whose own bars' density classes differ
 # from its style's by this much (total variation: half the summed differences of the shares). Measured with
-# ``own_density`` on the published models: lullabies 0.59 (fine-tuned 2 epochs from the dense corpus network:
+# ``own_figures`` on the published models: lullabies 0.59 (fine-tuned 2 epochs from the dense corpus network:
 # 3.6 onsets per beat against its lullabies' 1.4), then beethoven 0.28, joplin 0.27, mozart 0.25, the others
 # 0.04-0.19. Corrected, lullabies write 1.25-1.34 onsets per beat and read AUC 0.57 / 0.58 (seeds 1 / 2; 0.47 /
 # 0.61 before); corrected at 0.2, beethoven, joplin and mozart read worse (0.64 / 0.73, 0.83 / 0.91, 0.76 / 0.75
@@ -283,45 +273,66 @@ DENSITY_GAP = 0.3
 DENSITY_FLOOR = 0.01  # added to every share: a class the style never writes becomes unlikely, not impossible
 # The correction is found by composing with it and correcting again: one log-ratio step overshoots, because a bar's
 # class leans on the bars before it (lullabies: 4 % of bars in the two sparsest classes, 76 % after one step,
-# against the style's 48 %). Each round moves half of the remaining log-ratio.
+# against the style's 48 %). Each round moves half of the remaining log-ratio, measured on compositions fewer and
+# shorter than the first measurement's (the four rounds together cost what it costs; the half-steps average
+# their noise): shipping stays a few seconds.
 DENSITY_ROUNDS = 4
 DENSITY_STEP = 0.5
+DENSITY_ROUND_SECONDS = 30.0
+DENSITY_ROUND_PIECES = 4
 
 
-def own_density(net: NumpyNetwork, nm: NoteModel, *, bias: np.ndarray | None = None, seconds: float = 60.0,
-                variations: int = 8, seed: int = 0) -> list[float] | None:
-    """The share of the model's own bars in each density class: ``variations`` compositions of ``seconds``
-    at the default settings with the density control as the network draws it (or with ``bias`` added), read
-    as training reads a style's pieces (``music.profile.bar_density_shares``). None for a model without bar
-    controls."""
+@dataclass(frozen=True)
+class OwnFigures:
+    """What a model's own compositions measure, beside its style's figures in the profile."""
+
+    clashes: float | None  # semitone clashes per bar (None: no bar controls, or one-line tunes)
+    density: list[float] | None  # share of bars per density class (None: no bar controls)
+
+
+def own_figures(net: NumpyNetwork, nm: NoteModel, *, bias: np.ndarray | None = None, seconds: float = 60.0,
+                variations: int = 8, seed: int = 0) -> OwnFigures:
+    """``variations`` compositions of ``seconds`` at the default settings, with no bar drawn again for its
+    clashes and the density control as the network draws it (or with ``bias`` added), measured as the profile
+    measures the style's pieces: the semitone clashes per bar (``music.profile.bar_clash_profile``) and the
+    share of bars in each density class (``music.profile.bar_density_shares``)."""
     if not nm.encoding.controls:
-        return None
-    takes, _primer = compose_notes(net, nm, options=ComposeOptions(seconds=seconds), settings=SamplingSettings(),
-                                   seed=seed, variations=variations, bpm=nm.profile.bpm, primer_piece=None,
-                                   guard_overrides={"density_bias": None if bias is None else list(bias)})
-    return bar_density_shares([take.tokens for take in takes], nm.encoding) or None
+        return OwnFigures(None, None)
+    takes, primer = compose_notes(net, nm, options=ComposeOptions(seconds=seconds), settings=SamplingSettings(),
+                                  seed=seed, variations=variations, bpm=nm.profile.bpm, primer_piece=None,
+                                  guard_overrides={"clashes": None,
+                                                   "density_bias": None if bias is None else list(bias)})
+    counts = [bar_clashes(b["inside"], b["held"])
+              for take, ts in zip(takes, primer.time_signatures, strict=True)
+              for b in read_bars(take.tokens, nm.encoding, ts) if b["inside"]]
+    clashes = round(float(np.mean(counts)), 4) if counts and nm.profile.max_chord > 1 else None
+    return OwnFigures(clashes, bar_density_shares([take.tokens for take in takes], nm.encoding) or None)
 
 
-def density_figures(net: NumpyNetwork, nm: NoteModel, style: list[float]) -> dict[str, list[float]] | None:
-    """The profile's ``density`` as shipping writes it: the ``style``'s shares of bars per density class, the
-    model's own ("model"), and, for a model whose own differ from its style's by at least ``DENSITY_GAP``,
-    the correction composing adds to the density classes' logits ("bias", found by composing with it,
-    ``DENSITY_ROUNDS``) and the shares it gives ("corrected"). None for a model without bar controls."""
-    own = own_density(net, nm) if style else None
-    if not own:
-        return None
-    out = {"style": list(style), "model": own}
+def shipping_figures(net: NumpyNetwork, nm: NoteModel, style: list[float] | None) -> tuple[float | None, dict | None]:
+    """The model's own figures as shipping stores them in its profile: its semitone clashes per bar
+    (``clashes["model"]``) and ``density``: the ``style``'s shares of bars per density class, the model's own
+    ("model"), and, for a model whose own differ from its style's by at least ``DENSITY_GAP``, the correction
+    composing adds to the density classes' logits ("bias", found by composing with it, ``DENSITY_ROUNDS``)
+    and the shares it gives ("corrected"); the clashes are then measured with the correction, as the model
+    will compose. (None, None) for a model without bar controls."""
+    first = own_figures(net, nm)
+    clashes = first.clashes
+    if not style or not first.density:
+        return clashes, None
+    out: dict[str, list[float]] = {"style": list(style), "model": first.density}
     target = np.asarray(style)
-    if len(own) != len(target) or _gap(target, np.asarray(own)) < DENSITY_GAP:
-        return out
-    bias, shares = np.zeros(len(target)), np.asarray(own)
+    if len(first.density) != len(target) or _gap(target, np.asarray(first.density)) < DENSITY_GAP:
+        return clashes, out
+    bias, shares = np.zeros(len(target)), np.asarray(first.density)
     for _ in range(DENSITY_ROUNDS):
         bias = bias + DENSITY_STEP * np.log((target + DENSITY_FLOOR) / (shares + DENSITY_FLOOR))
-        got = own_density(net, nm, bias=bias)
-        if not got:
-            return out  # composing with it wrote no bars: no correction
-        shares = np.asarray(got)
-    return {**out, "bias": [round(float(x), 4) for x in bias], "corrected": [round(float(x), 4) for x in shares]}
+        got = own_figures(net, nm, bias=bias, seconds=DENSITY_ROUND_SECONDS, variations=DENSITY_ROUND_PIECES)
+        if not got.density:
+            return clashes, out  # composing with it wrote no bars: no correction
+        shares, clashes = np.asarray(got.density), got.clashes
+    return clashes, {**out, "bias": [round(float(x), 4) for x in bias],
+                     "corrected": [round(float(x), 4) for x in shares]}
 
 
 def _gap(a: np.ndarray, b: np.ndarray) -> float:
@@ -331,7 +342,7 @@ def _gap(a: np.ndarray, b: np.ndarray) -> float:
 def density_bias(density: dict[str, list[float]], overrides: dict[str, Any]) -> np.ndarray | None:
     """What is added to the density classes' logits (``sample``'s ``density_bias``): the profile's "bias",
     which shipping finds only for a model whose bars' density differs much from its style's
-    (``density_figures``); else None, as with ``extra={"density_bias": None}``. A list there is used as the
+    (``shipping_figures``); else None, as with ``extra={"density_bias": None}``. A list there is used as the
     bias instead (for measuring). The network still chooses each bar's class from what came before; only
     its overall leaning is moved to the style's."""
     given = overrides.get("density_bias", True)

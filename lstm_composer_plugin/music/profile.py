@@ -65,7 +65,7 @@ class StyleProfile:
     clashes: dict[str, float] = field(default_factory=dict)
     # The share of bars in each density class (``controls.DENSITY_EDGES``): the pieces' ("style",
     # ``bar_density_shares``) and the model's own ("model", measured on compositions when the model is
-    # shipped, ``compose.note_composer.own_density``). Where the two differ by much, composing corrects the
+    # shipped, ``compose.note_composer.shipping_figures``). Where the two differ by much, composing corrects the
     # network's choice of density class toward the style's. Empty in older models.
     density: dict[str, list[float]] = field(default_factory=dict)
 

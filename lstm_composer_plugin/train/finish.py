@@ -86,24 +86,24 @@ def ship(out: Path, choice: Choice, state: ck.RunState, *, run: PreparedRun | No
 
 def with_own_figures(doc: dict[str, Any], mf: ModelFile, path: Path) -> None:
     """Put the model's own figures beside its style's in ``doc``'s profile, as shipping does (compositions
-    with the NumPy engine, about a second each): its semitone clashes per bar (``own_clashes``; composing
-    draws clashing bars again only for a model that clashes well above its style,
-    ``note_composer.CLASH_EXCESS``) and its bars' density classes (``density_figures``; composing corrects the
-    density control toward the style's only where they differ by much, ``note_composer.DENSITY_GAP``)."""
+    with the NumPy engine, a few seconds, ``note_composer.shipping_figures``): its semitone clashes per bar
+    (composing draws clashing bars again only for a model that clashes well above its style,
+    ``note_composer.CLASH_EXCESS``) and its bars' density classes (composing corrects the density control
+    toward the style's only where they differ by much, ``note_composer.DENSITY_GAP``)."""
     from lstm_composer_plugin.compose.engine import NumpyNetwork
-    from lstm_composer_plugin.compose.note_composer import NoteModel, density_figures, own_clashes
+    from lstm_composer_plugin.compose.note_composer import NoteModel, shipping_figures
 
     record = doc.get("encoding")
     profile = record.get("profile") if isinstance(record, dict) else None
     if not isinstance(profile, dict) or not (profile.get("clashes") or profile.get("density")):
         return  # not a model with bar controls, or one trained before the profile measured either
     net = NumpyNetwork.from_model(mf)
-    nm = NoteModel.from_model(mf, path, net.n_vocab)
+    clashes, density = shipping_figures(net, NoteModel.from_model(mf, path, net.n_vocab),
+                                        (profile.get("density") or {}).get("style"))
     profile = dict(profile)
-    if profile.get("clashes") and (own := own_clashes(net, nm)) is not None:
-        profile["clashes"] = {**profile["clashes"], "model": own}
-    style = (profile.get("density") or {}).get("style")
-    if style and (density := density_figures(net, nm, style)):
+    if profile.get("clashes") and clashes is not None:
+        profile["clashes"] = {**profile["clashes"], "model": clashes}
+    if density:
         profile["density"] = density
     doc["encoding"] = {**record, "profile": profile}
 
