@@ -427,6 +427,11 @@ def test_a_model_far_busier_than_its_style_has_its_density_control_corrected():
     assert shares({})[1] == tokens
     with pytest.raises(UsageError, match="density_bias: a list of 11 numbers"):
         shares({"density_bias": [1.0, 2.0]})
+    from lstm_composer_plugin.compose.note_composer import density_bias
+    from lstm_composer_plugin.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="density correction has 3 classes, not 11"):
+        density_bias({**figures, "bias": [0.0, 1.0, 2.0]}, {})
 
 
 def test_same_seed_same_bytes_with_controls_and_a_plan(control_model, tmp_path):

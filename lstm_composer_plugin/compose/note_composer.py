@@ -357,7 +357,12 @@ def density_bias(density: dict[str, list[float]], overrides: dict[str, Any]) -> 
             raise UsageError(f"density_bias: a list of {N_DENSITY} numbers (one per density class) or none, "
                              f"not {given!r}")
         return bias
-    return np.asarray(density["bias"], dtype=np.float64) if density.get("bias") else None
+    if not density.get("bias"):
+        return None
+    if len(density["bias"]) != N_DENSITY:
+        raise ModelFileError(f"the model's density correction has {len(density['bias'])} classes, not {N_DENSITY}: "
+                             "a damaged profile (fetch the model again)")
+    return np.asarray(density["bias"], dtype=np.float64)
 
 
 def control_plan(nm: NoteModel, options: Any, path: Path | None = None) -> ControlPlan | None:
