@@ -29,7 +29,7 @@ from lstm_composer_plugin.compose.guards import MelodyGuards
 from lstm_composer_plugin.compose.sampling import Sample, SamplingSettings, sample
 from lstm_composer_plugin.errors import ModelFileError, UsageError
 from lstm_composer_plugin.modelfile import ModelFile
-from lstm_composer_plugin.music.controls import N_DENSITY, ControlPlan, bar_clashes
+from lstm_composer_plugin.music.controls import N_DENSITY, ControlPlan
 from lstm_composer_plugin.music.grammar import Grammar
 from lstm_composer_plugin.music.keys import (
     Key,
@@ -52,12 +52,16 @@ from lstm_composer_plugin.music.notes import (
     first_time_signature,
     fold_time_signature,
     opening_tokens,
-    read_bars,
     token_table,
     vocabulary,
 )
 from lstm_composer_plugin.music.planner import BarPlanner, bars_of
-from lstm_composer_plugin.music.profile import NoteRecord, StyleProfile, bar_density_shares
+from lstm_composer_plugin.music.profile import (
+    NoteRecord,
+    StyleProfile,
+    bar_clash_profile,
+    bar_density_shares,
+)
 from lstm_composer_plugin.music.stats import style_distance
 from lstm_composer_plugin.music.tokens import notes_to_events
 
@@ -298,15 +302,13 @@ def own_figures(net: NumpyNetwork, nm: NoteModel, *, bias: np.ndarray | None = N
     share of bars in each density class (``music.profile.bar_density_shares``)."""
     if not nm.encoding.controls:
         return OwnFigures(None, None)
-    takes, primer = compose_notes(net, nm, options=ComposeOptions(seconds=seconds), settings=SamplingSettings(),
-                                  seed=seed, variations=variations, bpm=nm.profile.bpm, primer_piece=None,
-                                  guard_overrides={"clashes": None,
-                                                   "density_bias": None if bias is None else list(bias)})
-    counts = [bar_clashes(b["inside"], b["held"])
-              for take, ts in zip(takes, primer.time_signatures, strict=True)
-              for b in read_bars(take.tokens, nm.encoding, ts) if b["inside"]]
-    clashes = round(float(np.mean(counts)), 4) if counts and nm.profile.max_chord > 1 else None
-    return OwnFigures(clashes, bar_density_shares([take.tokens for take in takes], nm.encoding) or None)
+    takes, _primer = compose_notes(net, nm, options=ComposeOptions(seconds=seconds), settings=SamplingSettings(),
+                                   seed=seed, variations=variations, bpm=nm.profile.bpm, primer_piece=None,
+                                   guard_overrides={"clashes": None,
+                                                    "density_bias": None if bias is None else list(bias)})
+    streams = [take.tokens for take in takes]  # each opens with its metre, as the style's pieces do
+    clashes = bar_clash_profile(streams, nm.encoding).get("mean") if nm.profile.max_chord > 1 else None
+    return OwnFigures(clashes, bar_density_shares(streams, nm.encoding) or None)
 
 
 def shipping_figures(net: NumpyNetwork, nm: NoteModel, style: list[float] | None) -> tuple[float | None, dict | None]:
