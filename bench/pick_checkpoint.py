@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality import ROOT, Settings, measure  # noqa: E402
-from quality_report import missed_goals  # noqa: E402
+from quality_report import auc_missed, missed_goals  # noqa: E402
 
 from lstm_composer_plugin.compose.engine import blas_threads  # noqa: E402
 from lstm_composer_plugin.modelfile import load_model, save_model  # noqa: E402
@@ -67,8 +67,8 @@ def row(epoch: int, r: dict) -> dict:
 
 
 def mean_row(rows: list[dict]) -> dict:
-    """One candidate measured with several seeds: the mean AUCs, and the AUC goal judged on them (as
-    ``quality_report.missed_goals`` judges one); the other goals missed with any seed."""
+    """One candidate measured with several seeds: the mean AUCs, and the AUC goal judged on them
+    (``quality_report.auc_missed``); the other goals missed with any seed."""
     if len(rows) == 1:
         return rows[0]
     aucs = [r["auc"] for r in rows]
@@ -76,10 +76,8 @@ def mean_row(rows: list[dict]) -> dict:
     ngrams = [r["auc_ngram"] for r in rows if r["auc_ngram"] is not None and math.isfinite(r["auc_ngram"])]
     ngram = float(np.mean(ngrams)) if ngrams else None
     missed = sorted({m for r in rows for m in r["missed"] if not m.startswith("AUC")})
-    if auc is None:
-        missed.append("AUC n/a (too few validation pieces to cross-validate)")
-    elif auc > 0.75 or (ngram is not None and auc > ngram - 0.1):
-        missed.append("AUC")
+    if judged := auc_missed(auc, ngram):
+        missed.append(judged)
     return {**rows[0], "auc": auc, "auc_ngram": ngram, "missed": missed, "auc_seeds": aucs}
 
 
