@@ -278,7 +278,8 @@ def test_item_09_ctrl_c_while_composing_leaves_nothing_half_written(env, tmp_pat
         pytest.skip("no audio renderer or SoundFont: the interrupt while rendering is not tested")
     # While the WAVs render (the MIDIs are written by then): the renderer's native call no longer
     # holds Ctrl-C back, and the MIDIs and WAVs begun are removed.
-    argv = [*PROGRAMS["lstm-composer"], "compose", "bach", "--seconds", "600", "--variations", "2", "--audio",
+    # 200 s of music renders in about 4 s a WAV (docs/benchmarks.md), long enough to be interrupted in.
+    argv = [*PROGRAMS["lstm-composer"], "compose", "bach", "--seconds", "200", "--variations", "2", "--audio",
             "-o", "y.mid", "--offline", "--seed", "1"]
     proc, took = _interrupt(argv, env, tmp_path, lambda: (tmp_path / "y-2.mid").exists())
     assert proc.returncode == 130 and took < 1.5, (took, proc.stderr)

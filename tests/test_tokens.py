@@ -69,6 +69,24 @@ def test_vocabulary_min_count_fallback_is_deterministic_and_near():
     assert vocab.coverage(seqs) == pytest.approx(10 / 12)
 
 
+def test_nearest_event_weighs_shift_first_then_pitches_then_durations():
+    a, b = Event((60,), (12,), 12), Event((60,), (12,), 6)
+    c, d = Event((62,), (12,), 12), Event((60,), (24,), 12)
+    triad = Event((60, 64, 67), (12,), 12)
+    vocab = Vocabulary([a, b, c, d, triad], [5, 4, 3, 3, 2])
+    # One semitone from a and from c (a pitch and a pitch class apart each): the more frequent, a.
+    assert vocab.nearest(Event((61,), (12,), 12)) == a
+    # The same shift outweighs two pitches: b (another pitch) before c (same pitch, other shift).
+    assert vocab.nearest(Event((62,), (24,), 6)) == b
+    # Between equal pitches and shifts, the closer duration on a log scale.
+    assert vocab.nearest(Event((60,), (20,), 12)) == d
+    # A chord whose chord form has a token maps to it, whatever the costs; many at once as one by one.
+    per_note = Event((60, 64, 67), (12, 6, 12), 12)
+    queries = [Event((61,), (12,), 12), Event((62,), (24,), 6), Event((60,), (20,), 12), per_note]
+    assert vocab.nearest_many(queries, chunk=2) == [a, b, d, triad]
+    assert [vocab.nearest(q) for q in queries] == [a, b, d, triad]
+
+
 def test_vocabulary_json_round_trip():
     seqs = [[Event((60,), (12,), 12), Event((62,), (12,), 0)] * 3]
     vocab = Vocabulary.build(seqs, min_count=1)

@@ -127,7 +127,7 @@ class Vocabulary:
         self.counts: list[int] = [0, *counts]
         self.index: dict[Event, int] = {e: i for i, e in enumerate(self.events) if e is not None}
         self.fallback: dict[Event, Event] = dict(fallback or {})
-        self._features: tuple[np.ndarray, np.ndarray] | None = None
+        self._features: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.events)
@@ -184,40 +184,52 @@ class Vocabulary:
     def nearest(self, event: Event) -> Event:
         return self.nearest_many([event])[0]
 
-    def nearest_many(self, events: Sequence[Event], chunk: int = 512) -> list[Event]:
-        """The closest events with a token: same shift matters most, then pitches, then durations."""
-        pitch_mat, meta = self._feature_matrix()
-        sizes = pitch_mat.sum(1)
-        out: list[Event] = []
-        for lo in range(0, len(events), chunk):
-            batch = events[lo : lo + chunk]
-            q = np.zeros((len(batch), 140), dtype=np.float32)
-            qm = np.zeros((len(batch), 2), dtype=np.float32)
-            for i, e in enumerate(batch):
-                _set_features(q[i], qm[i], e)
-            # Symmetric difference of pitch sets (and, at half weight, of pitch classes) as dot products.
-            inter = q @ pitch_mat.T
-            sym = sizes[None, :] + q.sum(1)[:, None] - 2 * inter
-            sym_pitch = pitch_mat[:, :128].sum(1)[None, :] + q[:, :128].sum(1)[:, None] - 2 * (q[:, :128] @ pitch_mat[:, :128].T)
-            sym_pc = sym - sym_pitch
-            cost = 4.0 * np.abs(qm[:, 1:2] - meta[None, :, 1]) + sym_pitch + 0.5 * sym_pc
-            cost += np.abs(qm[:, 0:1] - meta[None, :, 0])
+    def nearest_many(self, events: Sequence[Event], chunk: int = 256) -> list[Event]:
+        """The closest events with a token: an event's chord form if it has one; else by a cost where the same
+        shift matters most, then pitches, then durations (the most frequent event on ties)."""
+        out = [e.chord_form for e in events]
+        todo = [i for i, c in enumerate(out) if c not in self.index]
+        if not todo:
+            return out
+        cand_t, shift_c, dur_c = self._feature_matrix()
+        for lo in range(0, len(todo), chunk):
+            rows = todo[lo : lo + chunk]
+            q = np.zeros((len(rows), 142), dtype=np.float32)
+            qm = np.zeros((len(rows), 2), dtype=np.float32)
+            for r, i in enumerate(rows):
+                _set_features(q[r, :140], qm[r], events[i])
+            # |A| + |B| - 2 |A ∩ B| over pitches, and at half weight over pitch classes, as one product:
+            # the query's sizes and the candidates' sit in the two extra columns (see _feature_matrix).
+            q[:, 140] = q[:, :140] @ _SET_WEIGHT
+            q[:, 141] = 1.0
+            q[:, :140] *= -2.0 * _SET_WEIGHT
+            cost = q @ cand_t
+            d = np.subtract(qm[:, 1:2], shift_c[None, :])
+            np.abs(d, out=d)
+            d *= 4.0
+            cost += d
+            np.subtract(qm[:, 0:1], dur_c[None, :], out=d)
+            np.abs(d, out=d)
+            cost += d
             cost[:, 0] = np.inf  # never the separator
-            for i, e in enumerate(batch):
-                chord = e.chord_form
-                # argmin takes the lowest token, i.e. the most frequent event, on ties.
-                out.append(chord if chord in self.index else self.events[int(np.argmin(cost[i]))])
+            best = cost.argmin(1)  # the lowest token, i.e. the most frequent event, on ties
+            for r, i in enumerate(rows):
+                out[i] = self.events[int(best[r])]
         return out
 
-    def _feature_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+    def _feature_matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The candidates for ``nearest_many``: set features (transposed, with a column of ones and their
+        weighted sizes) and log2 shift and duration. The set terms are small multiples of 0.5, so exact in float32."""
         if self._features is None:
             n = len(self.events)
-            pitch_mat = np.zeros((n, 140), dtype=np.float32)
+            pitch_mat = np.zeros((n, 142), dtype=np.float32)
             meta = np.zeros((n, 2), dtype=np.float32)
             for i, e in enumerate(self.events):
                 if e is not None:
-                    _set_features(pitch_mat[i], meta[i], e)
-            self._features = (pitch_mat, meta)
+                    _set_features(pitch_mat[i, :140], meta[i], e)
+            pitch_mat[:, 140] = 1.0
+            pitch_mat[:, 141] = pitch_mat[:, :140] @ _SET_WEIGHT
+            self._features = (np.ascontiguousarray(pitch_mat.T), meta[:, 1].copy(), meta[:, 0].copy())
         return self._features
 
     # -- serialisation ----------------------------------------------------
@@ -237,6 +249,10 @@ class Vocabulary:
     @classmethod
     def from_json(cls, text: str) -> Vocabulary:
         return cls.from_dict(json.loads(text))
+
+
+# Pitches count 1 each in the set cost, pitch classes 0.5.
+_SET_WEIGHT = np.concatenate([np.ones(128, np.float32), np.full(12, 0.5, np.float32)])
 
 
 def _set_features(pitch_row: np.ndarray, meta_row: np.ndarray, event: Event) -> None:
