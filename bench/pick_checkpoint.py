@@ -24,13 +24,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality import ROOT, Settings, measure  # noqa: E402
-from quality_report import auc_missed, missed_goals  # noqa: E402
+from quality_report import mean_row, missed_goals  # noqa: E402
 
 from lstm_composer_plugin.compose.engine import blas_threads  # noqa: E402
 from lstm_composer_plugin.modelfile import load_model, save_model  # noqa: E402
@@ -64,21 +62,6 @@ def row(epoch: int, r: dict) -> dict:
     b, a = r["bits"], r["auc"]
     return {"epoch": epoch, "auc": a["model"], "auc_ngram": a["ngram"],
             "bits_ratio": round(b["model"] / min(b["ngram"]), 3), "missed": missed_goals(r)}
-
-
-def mean_row(rows: list[dict]) -> dict:
-    """One candidate measured with several seeds: the mean AUCs, and the AUC goal judged on them
-    (``quality_report.auc_missed``); the other goals missed with any seed."""
-    if len(rows) == 1:
-        return rows[0]
-    aucs = [r["auc"] for r in rows]
-    auc = float(np.mean(aucs)) if all(a is not None and math.isfinite(a) for a in aucs) else None
-    ngrams = [r["auc_ngram"] for r in rows if r["auc_ngram"] is not None and math.isfinite(r["auc_ngram"])]
-    ngram = float(np.mean(ngrams)) if ngrams else None
-    missed = sorted({m for r in rows for m in r["missed"] if not m.startswith("AUC")})
-    if judged := auc_missed(auc, ngram):
-        missed.append(judged)
-    return {**rows[0], "auc": auc, "auc_ngram": ngram, "missed": missed, "auc_seeds": aucs}
 
 
 def rank(m: dict) -> tuple:
