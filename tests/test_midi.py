@@ -211,3 +211,21 @@ def test_write_then_read(tmp_path):
         (n.pitch, n.start, n.duration, n.velocity) for n in notes
     ]
     assert back.title == "T"
+
+
+def test_written_bytes_are_what_mido_would_save(tmp_path, corpus_dir):
+    """write_midi encodes the notes itself (running status, one end of track); mido, loading the file and
+    saving it again with its own encoder, must write the same bytes: real pieces, a re-strike over a
+    sounding note, long gaps (multi-byte delta times), a title, texts, a key signature, another program."""
+    pieces = [read_midi(f) for f in sorted((corpus_dir / "joplin").glob("*.mid"))[:3]]
+    pieces.append(read_midi(write_midi(tmp_path / "gaps.mid", [Note(60, 0, 1, 90), Note(60, 0.5, 1, 80),
+                                                              Note(72, 40000, 0.25, 127)])))
+    for i, piece in enumerate(pieces):
+        path = write_midi(tmp_path / f"{i}.mid", piece.notes, bpm=piece.bpm, time_signature=(6, 8),
+                          texts=["seed 1", "modèle"], title="Titre é", program=41, key_signature=(-3, True),
+                          ticks_per_beat=(480, 96)[i % 2])
+        mido.MidiFile(path).save(tmp_path / "again.mid")
+        assert path.read_bytes() == (tmp_path / "again.mid").read_bytes(), piece.path
+        assert len(read_midi(path).notes) == len(piece.notes)
+    with pytest.raises(ValueError, match="pitch 128 is outside 0-127"):
+        write_midi(tmp_path / "bad.mid", [Note(128, 0, 1, 90)])
